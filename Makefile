@@ -1,0 +1,83 @@
+# Parley: one Makefile builds every binary, the tests and the benchmarks.
+SERVICES := gateway customer-svc conversation-svc messaging-svc media-svc inbound-svc
+BUILD    ?= build
+PKGS     := libmicrohttpd libcurl jansson rdkafka libpq openssl
+CC       ?= gcc
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wpointer-arith -Wcast-qual -fno-common $(EXTRA_CFLAGS)
+CPPFLAGS += -Icommon/include -Icommon $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+obj       = $(patsubst %.c,$(BUILD)/%.o,$(1))
+COMMON_OBJ := $(call obj,$(wildcard common/*.c))
+COMMON_SQL := $(sort $(wildcard common/sql/*.sql))
+ALL_OBJ  := $(COMMON_OBJ)
+PYTEST   ?= python3 -m pytest
+
+all: $(SERVICES:%=$(BUILD)/bin/%)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libparley.a: $(COMMON_OBJ)
+	$(AR) rcs $@ $^
+
+# Each binary embeds common/sql then its own sql/ migrations.
+define service_rule
+SVC_OBJ_$(1) := $$(call obj,$$(wildcard $(1)/*.c)) $(BUILD)/gen/$(1)/migrations.o
+SVC_SQL_$(1) := $(COMMON_SQL) $$(sort $$(wildcard $(1)/sql/*.sql))
+ALL_OBJ += $$(SVC_OBJ_$(1))
+$(BUILD)/gen/$(1)/migrations.c: $$(SVC_SQL_$(1)) tools/embed_sql.sh
+	@mkdir -p $$(@D)
+	tools/embed_sql.sh $$@ $$(SVC_SQL_$(1))
+$(BUILD)/gen/$(1)/migrations.o: $(BUILD)/gen/$(1)/migrations.c
+	$$(CC) $$(CPPFLAGS) $$(CFLAGS) -Wno-missing-prototypes -c $$< -o $$@
+$(BUILD)/bin/$(1): $$(SVC_OBJ_$(1)) $(BUILD)/libparley.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) $$(EXTRA_LDFLAGS) $$^ $$(LDLIBS) -o $$@
+endef
+$(foreach s,$(SERVICES),$(eval $(call service_rule,$(s))))
+
+# Unit tests: tests/unit/<dir>/test_<x>.c, each its own cmocka binary linked with libparley.
+UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
+UNIT_BIN := $(patsubst %.c,$(BUILD)/%,$(UNIT_SRC))
+ALL_OBJ  += $(call obj,$(UNIT_SRC))
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libparley.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $(EXTRA_LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+asan:   # its own tree, so sanitized and plain objects never mix
+	$(MAKE) BUILD=build/asan EXTRA_CFLAGS='-O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+	    -fno-sanitize-recover=all' EXTRA_LDFLAGS='-fsanitize=address,undefined' all unit
+
+check-headers:
+	@set -e; for h in common/include/parley/*.h; do \
+	    echo "#include \"parley/$$(basename $$h)\"" | $(CC) $(CPPFLAGS) $(CFLAGS) -x c -c - -o /dev/null; \
+	done; echo "headers compile on their own"
+
+up:
+	deploy/local/up.sh
+
+down:
+	deploy/local/down.sh
+
+# The same set-up as `up`, then every test, then the stack stops (also on failure).
+test:
+	deploy/local/install.sh
+	$(MAKE) all check-headers
+	$(MAKE) unit
+	deploy/local/up.sh
+	$(PYTEST) -q tests/system; rc=$$?; deploy/local/down.sh; exit $$rc
+
+bench:
+	bench/customer.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(ALL_OBJ:.o=.d)
+.PHONY: all asan unit test up down bench check-headers clean

@@ -1,0 +1,270 @@
+/*
+ * db.c - PostgreSQL access.
+ *
+ * Each thread lazily opens one connection and keeps it (pool threads run one request at a time,
+ * so a connection per thread is a pool without locks).  Statements are prepared on first use per
+ * connection; the set of prepared statements lives beside the thread's connection and is
+ * forgotten when the connection is replaced.  A connection found broken is replaced before the
+ * next query; a query that fails because the connection dropped is answered 503 and not retried,
+ * since it may have committed.
+ */
+#include "parley/db.h"
+
+#include <openssl/sha.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parley/err.h"
+#include "parley/log.h"
+
+#define MAX_PREPARED 64
+
+struct pl_db {
+    char *conninfo;
+};
+
+struct thread_conn {
+    PGconn *conn;
+    int nprepared;
+    const struct pl_stmt *prepared[MAX_PREPARED];
+};
+
+static _Thread_local struct thread_conn tconn;
+static atomic_long open_count;
+
+struct pl_db *
+pl_db_new(const char *conninfo)
+{
+    struct pl_db *db = calloc(1, sizeof(*db));
+
+    PL_ASSERT(db != NULL);
+    db->conninfo = strdup(conninfo);
+    PL_ASSERT(db->conninfo != NULL);
+    return db;
+}
+
+void
+pl_db_free(struct pl_db *db)
+{
+    if (db == NULL)
+        return;
+    free(db->conninfo);
+    free(db);
+}
+
+/* Opens a connection with a bounded connect time; returns NULL (logged) on failure. */
+static PGconn *
+connect_db(const char *conninfo)
+{
+    static const char *const keys[] = { "dbname", "connect_timeout", NULL };
+    const char *vals[] = { conninfo, "5", NULL };
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+
+    if (PQstatus(c) != CONNECTION_OK) {
+        pl_log_detail(PL_LOG_ERROR, PQerrorMessage(c), "could not connect to the database");
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+void
+pl_db_thread_close(void)
+{
+    if (tconn.conn != NULL) {
+        PQfinish(tconn.conn);
+        atomic_fetch_sub(&open_count, 1);
+    }
+    tconn.conn = NULL;
+    tconn.nprepared = 0;
+}
+
+PGconn *
+pl_db_conn(struct pl_db *db, struct pl_err *err)
+{
+    if (tconn.conn != NULL && PQstatus(tconn.conn) == CONNECTION_OK &&
+        PQtransactionStatus(tconn.conn) == PQTRANS_IDLE)
+        return tconn.conn;
+    pl_db_thread_close(); /* broken, or left inside a transaction by a crashed caller */
+    tconn.conn = connect_db(db->conninfo);
+    if (tconn.conn == NULL) {
+        pl_err_set(err, 503, "database_unavailable", "the database is not reachable");
+        return NULL;
+    }
+    atomic_fetch_add(&open_count, 1);
+    return tconn.conn;
+}
+
+long
+pl_db_open_count(void)
+{
+    return atomic_load(&open_count);
+}
+
+bool
+pl_db_ready(struct pl_db *db)
+{
+    struct pl_err err = PL_ERR_INIT;
+    PGconn *c = pl_db_conn(db, &err);
+    PGresult *res;
+    bool ok;
+
+    if (c == NULL)
+        return false;
+    res = PQexec(c, "SELECT 1 FROM schema_migrations LIMIT 1");
+    ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    PQclear(res);
+    return ok;
+}
+
+int
+pl_db_sqlstate_map(const char *state, struct pl_err *err)
+{
+    if (state == NULL)
+        state = "";
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
+        pl_err_set(err, 503, "conflict_retry", "the change conflicted with another; try again");
+        return PL_DB_RETRY;
+    }
+    if (strcmp(state, "23505") == 0)
+        return pl_err_set(err, 409, "conflict", "a resource with these values already exists"),
+               PL_DB_FAIL;
+    if (strcmp(state, "23503") == 0)
+        return pl_err_set(err, 422, "invalid_reference", "a referenced resource does not exist"),
+               PL_DB_FAIL;
+    if (strcmp(state, "23502") == 0 || strcmp(state, "23514") == 0)
+        return pl_err_set(err, 422, "validation_failed", "a value breaks a constraint"), PL_DB_FAIL;
+    if (strncmp(state, "22", 2) == 0)
+        return pl_err_set(err, 400, "invalid_input", "a value has the wrong format"), PL_DB_FAIL;
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
+        strncmp(state, "57P", 3) == 0)
+        return pl_err_set(err, 503, "database_unavailable", "the database is not available"),
+               PL_DB_FAIL;
+    if (strcmp(state, "57014") == 0)
+        return pl_err_set(err, 504, "database_timeout", "the database took too long"), PL_DB_FAIL;
+    return pl_err_set(err, 500, "internal", "internal error"), PL_DB_FAIL;
+}
+
+int
+pl_db_fail(const PGresult *res, const PGconn *c, const char *what, struct pl_err *err)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    int rc;
+
+    if (state == NULL && (c == NULL || PQstatus(c) != CONNECTION_OK)) {
+        pl_log_detail(PL_LOG_ERROR, c ? PQerrorMessage(c) : "", "lost the database during %s",
+                      what);
+        pl_err_set(err, 503, "database_unavailable", "the database is not available");
+        return PL_DB_FAIL;
+    }
+    rc = pl_db_sqlstate_map(state, err);
+    if (err != NULL && (err->status >= 500 || rc == PL_DB_RETRY)) {
+        char detail[600];
+        const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        const char *more = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+
+        snprintf(detail, sizeof(detail), "SQLSTATE %s: %s%s%s", state ? state : "?",
+                 primary ? primary : (c ? PQerrorMessage(c) : "?"), more ? "; " : "",
+                 more ? more : "");
+        pl_log_detail(rc == PL_DB_RETRY ? PL_LOG_INFO : PL_LOG_ERROR, detail, "could not %s",
+                      what);
+    }
+    return rc;
+}
+
+static bool
+is_prepared(const struct pl_stmt *st)
+{
+    for (int i = 0; i < tconn.nprepared; i++)
+        if (tconn.prepared[i] == st)
+            return true;
+    return false;
+}
+
+/* Prepares st on the thread's connection once; false means "run it unprepared". */
+static bool
+ensure_prepared(PGconn *c, const struct pl_stmt *st)
+{
+    PGresult *res;
+    bool ok;
+
+    if (c != tconn.conn)
+        return false;
+    if (is_prepared(st))
+        return true;
+    if (tconn.nprepared == MAX_PREPARED)
+        return false;
+    res = PQprepare(c, st->name, st->sql, st->nparams, NULL);
+    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (ok)
+        tconn.prepared[tconn.nprepared++] = st;
+    PQclear(res);
+    return ok;
+}
+
+int
+pl_db_query(PGconn *c, const struct pl_stmt *st, const char *const *params, PGresult **res,
+            struct pl_err *err)
+{
+    ExecStatusType status;
+
+    if (ensure_prepared(c, st))
+        *res = PQexecPrepared(c, st->name, st->nparams, params, NULL, NULL, 0);
+    else
+        *res = PQexecParams(c, st->sql, st->nparams, NULL, params, NULL, NULL, 0);
+    status = PQresultStatus(*res);
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)
+        return PQntuples(*res) > 0 ? PL_DB_ROW : PL_DB_NONE;
+    {
+        int rc = pl_db_fail(*res, c, st->name, err);
+
+        PQclear(*res);
+        *res = NULL;
+        return rc;
+    }
+}
+
+int
+pl_db_exec_simple(PGconn *c, const char *sql, struct pl_err *err)
+{
+    PGresult *res = PQexec(c, sql);
+    int rc = PL_OK;
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+        rc = pl_db_fail(res, c, sql, err) == PL_DB_RETRY ? PL_RETRY : PL_ERR;
+    PQclear(res);
+    return rc;
+}
+
+int
+pl_tx_run(PGconn *db, const char *name, pl_tx_fn *fn, void *arg, struct pl_err *err)
+{
+    int rc = PL_DB_FAIL;
+
+    for (int attempt = 0; attempt < PL_TX_TRIES; attempt++) {
+        if (pl_db_exec_simple(db, "BEGIN", err) != PL_OK)
+            return PL_DB_FAIL;
+        rc = fn(db, arg, err);
+        if (rc >= 0) {
+            int c = pl_db_exec_simple(db, "COMMIT", err);
+
+            if (c == PL_OK)
+                return rc;
+            rc = c == PL_RETRY ? PL_DB_RETRY : PL_DB_FAIL;
+        }
+        if (PQtransactionStatus(db) != PQTRANS_IDLE)
+            pl_db_exec_simple(db, "ROLLBACK", NULL);
+        if (rc != PL_DB_RETRY)
+            return rc;
+        pl_log_info("retrying transaction %s after a serialization failure", name);
+    }
+    return rc;
+}
+
+const char *
+pl_db_conninfo(const struct pl_db *db)
+{
+    return db->conninfo;
+}

@@ -1,0 +1,630 @@
+/*
+ * http.c - the HTTP server of every Parley binary, over libmicrohttpd.
+ *
+ * MHD calls the access handler several times per request: once when the headers are in, once per
+ * body chunk, and once more when the body is complete.  MHD accepts a reply only on the first or
+ * the last call, and a reply on the first call closes the connection (0.9.75), so only rejections
+ * (a declared body over the limit) are answered early; everything else is answered on the last call.
+ * Body chunks are copied into one buffer sized from Content-Length and bounded by max_body before
+ * anything is allocated, so a client cannot make the server allocate past the limit.
+ *
+ * Every request gets an arena, freed by the completion callback, which also writes the access line
+ * and records the request in the per-route metrics.
+ */
+#include "parley/http.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "http_int.h"
+#include "parley/arena.h"
+#include "parley/buf.h"
+#include "parley/err.h"
+#include "parley/json.h"
+#include "parley/log.h"
+#include "parley/metrics.h"
+#include "parley/uuid.h"
+
+#define STATUS_SLOTS 12
+#define NBUCKETS 12
+
+static const double bucket_le[NBUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                            0.05,   0.1,   0.25,   0.5,   1.0,  2.5 };
+
+struct status_slot {
+    _Atomic unsigned status;
+    _Atomic unsigned long long count;
+    _Atomic unsigned long long sum_us;
+    _Atomic unsigned long long bucket[NBUCKETS];
+};
+
+struct route_stats {
+    struct status_slot slot[STATUS_SLOTS];
+};
+
+struct header {
+    struct header *next;
+    const char *name;
+    const char *value;
+};
+
+struct pl_server {
+    struct MHD_Daemon *daemon;
+    struct pl_server_opts opts;
+    struct pl_router router;
+    struct route_stats *stats; /* router.n + 1 entries; the last one counts unmatched requests */
+    unsigned char token_hash[SHA256_DIGEST_LENGTH];
+    atomic_int inflight;
+    atomic_bool draining;
+};
+
+struct pl_req {
+    struct pl_server *srv;
+    struct MHD_Connection *conn;
+    struct pl_arena *arena;
+    const char *method;
+    const char *path;
+    const char *request_id;
+    struct pl_match match;
+    enum pl_route_result found;
+    char allow[64];
+    char *body;
+    size_t body_len;
+    size_t body_cap;
+    bool too_large;
+    json_t *json;
+    struct header *reply_headers;
+    unsigned status;
+    size_t bytes;
+    int64_t start_us;
+};
+
+static enum MHD_Result h_healthz(struct pl_req *req);
+static enum MHD_Result h_readyz(struct pl_req *req);
+static enum MHD_Result h_metrics(struct pl_req *req);
+
+static const struct pl_route builtin_routes[] = {
+    { "GET", "/healthz", h_healthz, PL_ROUTE_PUBLIC },
+    { "GET", "/readyz", h_readyz, PL_ROUTE_PUBLIC },
+    { "GET", "/metrics", h_metrics, PL_ROUTE_PUBLIC },
+    { NULL, NULL, NULL, 0 },
+};
+
+/* ---- accessors ---- */
+
+struct pl_arena *
+pl_req_arena(const struct pl_req *req)
+{
+    return req->arena;
+}
+
+void *
+pl_req_ctx(const struct pl_req *req)
+{
+    return req->srv->opts.ctx;
+}
+
+const char *
+pl_req_method(const struct pl_req *req)
+{
+    return req->method;
+}
+
+const char *
+pl_req_path(const struct pl_req *req)
+{
+    return req->path;
+}
+
+const char *
+pl_req_id(const struct pl_req *req)
+{
+    return req->request_id;
+}
+
+json_t *
+pl_req_json(const struct pl_req *req)
+{
+    return req->json;
+}
+
+const char *
+pl_req_param(const struct pl_req *req, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (int i = 0; i < req->match.nparams; i++)
+        if (req->match.name_len[i] == n && memcmp(req->match.name[i], name, n) == 0)
+            return pl_arena_strndup(req->arena, req->match.value[i], req->match.value_len[i]);
+    return NULL;
+}
+
+const char *
+pl_req_query(const struct pl_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *
+pl_req_header(const struct pl_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+struct MHD_Connection *
+pl_req_connection(const struct pl_req *req)
+{
+    return req->conn;
+}
+
+void
+pl_req_reply_header(struct pl_req *req, const char *name, const char *value)
+{
+    struct header *h = pl_arena_alloc(req->arena, sizeof(*h));
+
+    h->name = pl_arena_strdup(req->arena, name);
+    h->value = pl_arena_strdup(req->arena, value);
+    h->next = req->reply_headers;
+    req->reply_headers = h;
+}
+
+/* ---- replies ---- */
+
+/* Queues body (malloc'd, taken) with status and the standard headers. */
+static enum MHD_Result
+reply_take(struct pl_req *req, unsigned status, char *body, size_t n, const char *ctype)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result rc;
+
+    resp = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (req->request_id != NULL)
+        MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+    for (struct header *h = req->reply_headers; h != NULL; h = h->next)
+        MHD_add_response_header(resp, h->name, h->value);
+    if (atomic_load(&req->srv->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    req->status = status;
+    req->bytes = n;
+    rc = MHD_queue_response(req->conn, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+enum MHD_Result
+pl_reply_json(struct pl_req *req, unsigned status, json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+
+    json_decref(j);
+    if (text == NULL)
+        return pl_reply_error(req, 500, "internal", "could not serialize the response");
+    return reply_take(req, status, text, strlen(text), "application/json");
+}
+
+enum MHD_Result
+pl_reply_json_text(struct pl_req *req, unsigned status, const char *text, size_t n)
+{
+    char *copy = malloc(n + 1);
+
+    PL_ASSERT(copy != NULL);
+    memcpy(copy, text, n);
+    copy[n] = '\0';
+    return reply_take(req, status, copy, n, "application/json");
+}
+
+json_t *
+pl_error_body(const char *code, const char *message, json_t *errors)
+{
+    json_t *j = json_object();
+
+    json_object_set_new(j, "error", json_string(code));
+    json_object_set_new(j, "message", json_string(message));
+    if (errors != NULL)
+        json_object_set_new(j, "errors", errors);
+    return j;
+}
+
+/* Logs a 4xx at info with its code, a 5xx at error. */
+static void
+log_error_reply(unsigned status, const char *code, const char *msg)
+{
+    if (status >= 500)
+        pl_log_error("request failed: %s: %s", code, msg);
+    else
+        pl_log_info("request rejected: %u %s: %s", status, code, msg);
+}
+
+enum MHD_Result
+pl_reply_error(struct pl_req *req, unsigned status, const char *code, const char *fmt, ...)
+{
+    char msg[300];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_error_reply(status, code, msg);
+    return pl_reply_json(req, status, pl_error_body(code, msg, NULL));
+}
+
+enum MHD_Result
+pl_reply_err(struct pl_req *req, const struct pl_err *err)
+{
+    /* A 5xx never shows internal detail to the client: that went to the log. */
+    if (err->status >= 500 && err->status != 503)
+        return pl_reply_error(req, (unsigned)err->status, "internal", "internal error");
+    return pl_reply_error(req, (unsigned)err->status, err->code, "%s", err->msg);
+}
+
+enum MHD_Result
+pl_reply_invalid(struct pl_req *req, json_t *errors)
+{
+    log_error_reply(422, "validation_failed", "the given data was invalid");
+    return pl_reply_json(req, 422, pl_error_body("validation_failed", "The given data was invalid.",
+                                                 errors));
+}
+
+/* ---- built-in routes ---- */
+
+static enum MHD_Result
+h_healthz(struct pl_req *req)
+{
+    static const char ok[] = "{\"status\":\"ok\"}";
+
+    return pl_reply_json_text(req, 200, ok, sizeof(ok) - 1);
+}
+
+static enum MHD_Result
+h_readyz(struct pl_req *req)
+{
+    static const char ok[] = "{\"status\":\"ready\"}";
+    const struct pl_server *srv = req->srv;
+
+    if (srv->opts.ready != NULL && !srv->opts.ready(srv->opts.ctx))
+        return pl_reply_error(req, 503, "not_ready", "database not reachable or not migrated");
+    return pl_reply_json_text(req, 200, ok, sizeof(ok) - 1);
+}
+
+/* Writes the request counter and latency histogram of every route and status seen. */
+static void
+http_metrics(struct pl_buf *out, void *arg)
+{
+    const struct pl_server *srv = arg;
+    const char *svc = srv->opts.service;
+
+    pl_buf_puts(out, "# TYPE parley_http_requests_total counter\n"
+                     "# TYPE parley_http_request_duration_seconds histogram\n");
+    for (int r = 0; r <= srv->router.n; r++) {
+        const char *route = r < srv->router.n ? srv->router.routes[r].route->pattern : "unmatched";
+        const char *method = r < srv->router.n ? srv->router.routes[r].route->method : "any";
+
+        for (int s = 0; s < STATUS_SLOTS; s++) {
+            const struct status_slot *sl = &srv->stats[r].slot[s];
+            unsigned status = atomic_load(&sl->status);
+            unsigned long long cum = 0;
+            char labels[256];
+
+            if (status == 0)
+                continue;
+            snprintf(labels, sizeof(labels), "service=\"%s\",method=\"%s\",route=\"%s\",status=\"%u\"",
+                     svc, method, route, status);
+            pl_buf_printf(out, "parley_http_requests_total{%s} %llu\n", labels,
+                          atomic_load(&sl->count));
+            for (int b = 0; b < NBUCKETS; b++) {
+                cum += atomic_load(&sl->bucket[b]);
+                pl_buf_printf(out, "parley_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
+                              labels, bucket_le[b], cum);
+            }
+            pl_buf_printf(out, "parley_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n"
+                               "parley_http_request_duration_seconds_sum{%s} %.6f\n"
+                               "parley_http_request_duration_seconds_count{%s} %llu\n",
+                          labels, atomic_load(&sl->count), labels,
+                          (double)atomic_load(&sl->sum_us) / 1e6, labels, atomic_load(&sl->count));
+        }
+    }
+    pl_buf_printf(out, "# TYPE parley_http_inflight gauge\nparley_http_inflight{service=\"%s\"} %d\n",
+                  svc, atomic_load(&srv->inflight));
+}
+
+static enum MHD_Result
+h_metrics(struct pl_req *req)
+{
+    struct pl_buf out = PL_BUF_INIT;
+
+    pl_metrics_collect(&out);
+    if (out.data == NULL)
+        pl_buf_puts(&out, "");
+    return reply_take(req, 200, out.data, out.len, "text/plain; version=0.0.4");
+}
+
+/* ---- request life cycle ---- */
+
+static void
+record(struct pl_server *srv, int route, unsigned status, long long us)
+{
+    struct route_stats *rs = &srv->stats[route < 0 ? srv->router.n : route];
+    struct status_slot *sl = NULL;
+    int b = 0;
+
+    for (int s = 0; s < STATUS_SLOTS && sl == NULL; s++) {
+        unsigned cur = atomic_load(&rs->slot[s].status), zero = 0;
+
+        if (cur == status || (cur == 0 && (atomic_compare_exchange_strong(&rs->slot[s].status,
+                                                                          &zero, status) ||
+                                           zero == status)))
+            sl = &rs->slot[s];
+    }
+    if (sl == NULL)
+        return; /* more distinct statuses than slots on one route: not worth a lock */
+    while (b < NBUCKETS && (double)us / 1e6 > bucket_le[b])
+        b++;
+    atomic_fetch_add(&sl->count, 1);
+    atomic_fetch_add(&sl->sum_us, (unsigned long long)us);
+    if (b < NBUCKETS)
+        atomic_fetch_add(&sl->bucket[b], 1);
+}
+
+/* Frees the body buffer through its owner's pointer, so it may be reallocated freely. */
+static void
+body_free(void *p)
+{
+    free(*(char **)p);
+}
+
+static struct pl_req *
+req_new(struct pl_server *srv, struct MHD_Connection *conn, const char *method, const char *url)
+{
+    struct pl_arena *a = pl_arena_new(4096);
+    struct pl_req *req = pl_arena_alloc(a, sizeof(*req));
+    const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+
+    memset(req, 0, sizeof(*req));
+    req->srv = srv;
+    req->conn = conn;
+    req->arena = a;
+    req->method = method;
+    req->path = pl_arena_strdup(a, url);
+    req->start_us = pl_time_mono_us();
+    if (pl_request_id_valid(rid)) {
+        req->request_id = pl_arena_strdup(a, rid);
+    } else {
+        char *id = pl_arena_alloc(a, PL_UUID_STRLEN + 1);
+
+        pl_uuid_v7(id);
+        req->request_id = id;
+    }
+    req->found = pl_router_match(&srv->router, method, req->path, &req->match, req->allow,
+                                 sizeof(req->allow));
+    atomic_fetch_add(&srv->inflight, 1);
+    return req;
+}
+
+/* Grows the body buffer to hold want bytes; want never exceeds max_body. */
+static void
+body_reserve(struct pl_req *req, size_t want)
+{
+    size_t cap = req->body_cap ? req->body_cap : 4096;
+
+    if (want <= req->body_cap)
+        return;
+    while (cap < want)
+        cap *= 2;
+    if (cap > req->srv->opts.max_body)
+        cap = req->srv->opts.max_body;
+    if (req->body == NULL)
+        pl_arena_defer(req->arena, body_free, &req->body);
+    req->body = realloc(req->body, cap);
+    PL_ASSERT(req->body != NULL);
+    req->body_cap = cap;
+}
+
+/* Copies one body chunk, refusing to grow past max_body. */
+static void
+body_append(struct pl_req *req, const char *data, size_t n)
+{
+    if (req->too_large)
+        return;
+    if (n > req->srv->opts.max_body - req->body_len) {
+        req->too_large = true;
+        return;
+    }
+    body_reserve(req, req->body_len + n);
+    memcpy(req->body + req->body_len, data, n);
+    req->body_len += n;
+}
+
+/* Constant-time service token check: compares SHA-256 digests so lengths leak nothing. */
+static bool
+token_ok(const struct pl_server *srv, const char *given)
+{
+    unsigned char h[SHA256_DIGEST_LENGTH];
+
+    if (srv->opts.service_token == NULL)
+        return true;
+    if (given == NULL)
+        return false;
+    SHA256((const unsigned char *)given, strlen(given), h);
+    return CRYPTO_memcmp(h, srv->token_hash, sizeof(h)) == 0;
+}
+
+/* Parses the body of a JSON route once; replies and returns false on failure. */
+static bool
+parse_body(struct pl_req *req, enum MHD_Result *rc)
+{
+    json_error_t jerr;
+
+    if (!pl_content_type_is_json(pl_req_header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+        *rc = pl_reply_error(req, 415, "unsupported_media_type",
+                             "request body must be application/json");
+        return false;
+    }
+    req->json = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES,
+                           &jerr);
+    if (req->json == NULL) {
+        *rc = pl_reply_error(req, 400, "invalid_json", "request body is not valid JSON: %s",
+                             jerr.text);
+        return false;
+    }
+    pl_json_keep(req->arena, req->json);
+    return true;
+}
+
+static enum MHD_Result
+dispatch(struct pl_req *req)
+{
+    const struct pl_route *route;
+    enum MHD_Result rc;
+    struct pl_err err = PL_ERR_INIT;
+
+    if (req->too_large) {
+        pl_body_check(req->srv->opts.max_body, (uint64_t)req->srv->opts.max_body + 1, &err);
+        return pl_reply_err(req, &err);
+    }
+    if (strcmp(req->method, "OPTIONS") == 0 && req->found != PL_MATCH_NO_PATH) {
+        pl_req_reply_header(req, MHD_HTTP_HEADER_ALLOW, req->allow[0] ? req->allow : "OPTIONS");
+        return reply_take(req, 204, NULL, 0, "application/json");
+    }
+    if (req->found == PL_MATCH_NO_PATH)
+        return pl_reply_error(req, 404, "Not found", "no route for \"%s\"", req->path);
+    if (req->found == PL_MATCH_NO_METHOD) {
+        pl_req_reply_header(req, MHD_HTTP_HEADER_ALLOW, req->allow);
+        return pl_reply_error(req, 405, "method_not_allowed", "method %s is not allowed here; allowed: %s",
+                              req->method, req->allow);
+    }
+    route = req->srv->router.routes[req->match.index].route;
+    if (!(route->flags & PL_ROUTE_PUBLIC) &&
+        !token_ok(req->srv, pl_req_header(req, "X-Service-Token")))
+        return pl_reply_error(req, 401, "Unauthorized", "Valid authentication required.");
+    if ((route->flags & PL_ROUTE_JSON) && !parse_body(req, &rc))
+        return rc;
+    return route->fn(req);
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+           const char *version, const char *upload, size_t *upload_size, void **req_cls)
+{
+    struct pl_server *srv = cls;
+    struct pl_req *req = *req_cls;
+    enum MHD_Result rc;
+
+    (void)version;
+    if (req == NULL) { /* 1st call: headers only */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        struct pl_err err = PL_ERR_INIT;
+        unsigned long long len = cl != NULL ? strtoull(cl, NULL, 10) : 0;
+
+        *req_cls = req = req_new(srv, conn, method, url);
+        if (pl_body_check(srv->opts.max_body, len, &err) != PL_OK)
+            return pl_reply_err(req, &err); /* early: MHD closes the connection after it */
+        if (len > 0)
+            body_reserve(req, (size_t)len); /* one allocation for a declared length */
+        return MHD_YES;
+    }
+    if (*upload_size > 0) { /* a chunk: replies are refused here */
+        body_append(req, upload, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    pl_log_set_request_id(req->request_id);
+    rc = dispatch(req);
+    pl_log_set_request_id(NULL);
+    return rc;
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    struct pl_server *srv = cls;
+    struct pl_req *req = *req_cls;
+    long long us;
+    const char *route;
+
+    (void)conn;
+    if (req == NULL)
+        return;
+    us = (long long)(pl_time_mono_us() - req->start_us);
+    if (req->status == 0)
+        req->status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? 200 : 499;
+    route = req->match.index >= 0 ? srv->router.routes[req->match.index].route->pattern : "unmatched";
+    record(srv, req->match.index, req->status, us);
+    pl_log_access(req->request_id, req->method, route, req->status, req->bytes, us);
+    pl_arena_free(req->arena);
+    *req_cls = NULL;
+    atomic_fetch_sub(&srv->inflight, 1);
+}
+
+struct pl_server *
+pl_server_start(const struct pl_server_opts *opts, struct pl_err *err)
+{
+    struct pl_server *srv = calloc(1, sizeof(*srv));
+    const struct pl_route *tables[] = { opts->routes, builtin_routes, NULL };
+    const union MHD_DaemonInfo *info;
+
+    PL_ASSERT(srv != NULL);
+    srv->opts = *opts;
+    pl_router_init(&srv->router, tables);
+    srv->stats = calloc((size_t)srv->router.n + 1, sizeof(*srv->stats));
+    PL_ASSERT(srv->stats != NULL);
+    if (opts->service_token != NULL)
+        SHA256((const unsigned char *)opts->service_token, strlen(opts->service_token),
+               srv->token_hash);
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+        opts->port, NULL, NULL, on_request, srv, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)opts->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+    if (srv->daemon == NULL) {
+        pl_router_cleanup(&srv->router);
+        free(srv->stats);
+        free(srv);
+        pl_err_set(err, 500, "listen_failed", "could not listen on port %u", opts->port);
+        return NULL;
+    }
+    info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    if (info != NULL)
+        srv->opts.port = info->port;
+    pl_metrics_register(http_metrics, srv);
+    return srv;
+}
+
+uint16_t
+pl_server_port(const struct pl_server *srv)
+{
+    return srv->opts.port;
+}
+
+void
+pl_server_drain_and_free(struct pl_server *srv, int timeout_ms)
+{
+    int64_t deadline;
+
+    if (srv == NULL)
+        return;
+    atomic_store(&srv->draining, true);
+    MHD_quiesce_daemon(srv->daemon);
+    deadline = pl_time_mono_us() + (int64_t)timeout_ms * 1000;
+    while (atomic_load(&srv->inflight) > 0 && pl_time_mono_us() < deadline)
+        usleep(10000);
+    if (atomic_load(&srv->inflight) > 0)
+        pl_log_warn("drain deadline passed with %d requests in flight", atomic_load(&srv->inflight));
+    MHD_stop_daemon(srv->daemon);
+    pl_router_cleanup(&srv->router);
+    free(srv->stats);
+    free(srv);
+}

@@ -1,0 +1,101 @@
+/*
+ * http.h - the HTTP server every Parley binary runs, over libmicrohttpd.
+ *
+ * MHD runs an epoll thread pool; a pool thread runs one request from start to finish, blocking calls
+ * included.  The server owns routing (404, 405 with Allow, OPTIONS), body limits (413 before
+ * buffering), JSON parsing (400 on bad JSON or UTF-8, 415 on a non-JSON content type), the service
+ * token check, X-Request-Id, the access log, request metrics, and the built-in /healthz, /readyz and
+ * /metrics.  A handler sees a request whose body, when its route takes one, is a parsed JSON value.
+ *
+ * Every reply function below queues the response and returns what MHD expects from the access
+ * handler; a handler calls exactly one of them, once, and returns its result.
+ */
+#ifndef PARLEY_HTTP_H
+#define PARLEY_HTTP_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct pl_arena;
+struct pl_err;
+struct pl_req;
+struct pl_server;
+
+typedef enum MHD_Result pl_handler(struct pl_req *req);
+/* Readiness probe: returns true when the binary can serve (database reachable and migrated). */
+typedef bool pl_ready_fn(void *ctx);
+
+enum pl_route_flags {
+    PL_ROUTE_PUBLIC = 1 << 0, /* no X-Service-Token needed */
+    PL_ROUTE_JSON = 1 << 1,   /* takes a JSON body, parsed before the handler runs */
+};
+
+struct pl_route {
+    const char *method;  /* "GET", "POST", ... */
+    const char *pattern; /* "/api/customers/{id}": {name} matches one non-empty segment */
+    pl_handler *fn;
+    unsigned flags;
+};
+
+#define PL_MAX_PARAMS 4
+
+struct pl_server_opts {
+    const char *service;          /* name in logs and metrics */
+    uint16_t port;                /* 0 picks a free port (tests) */
+    unsigned threads;             /* MHD thread pool size */
+    size_t max_body;              /* request body limit in bytes */
+    const char *service_token;    /* required on non-public routes; NULL disables the check */
+    const struct pl_route *routes; /* terminated by a zero entry; must outlive the server */
+    void *ctx;                    /* handed to handlers through pl_req_ctx() */
+    pl_ready_fn *ready;           /* NULL: always ready */
+};
+
+/* Starts serving.  Returns NULL and fills err when the port cannot be bound. */
+struct pl_server *pl_server_start(const struct pl_server_opts *opts, struct pl_err *err);
+uint16_t pl_server_port(const struct pl_server *srv);
+/*
+ * Graceful stop: stops accepting, waits up to timeout_ms for in-flight requests to finish, then
+ * stops the daemon and frees the server.  NULL-safe.
+ */
+void pl_server_drain_and_free(struct pl_server *srv, int timeout_ms);
+
+/* Request accessors; strings are valid until the request completes. */
+struct pl_arena *pl_req_arena(const struct pl_req *req);
+void *pl_req_ctx(const struct pl_req *req);
+const char *pl_req_method(const struct pl_req *req);
+const char *pl_req_path(const struct pl_req *req);
+const char *pl_req_id(const struct pl_req *req);
+/* Parsed JSON body of a PL_ROUTE_JSON route (borrowed), else NULL. */
+json_t *pl_req_json(const struct pl_req *req);
+/* Value of {name} in the matched pattern, or NULL. */
+const char *pl_req_param(const struct pl_req *req, const char *name);
+/* Decoded query argument, or NULL. */
+const char *pl_req_query(const struct pl_req *req, const char *name);
+/* Request header (case-insensitive), or NULL. */
+const char *pl_req_header(const struct pl_req *req, const char *name);
+
+/* The MHD connection, for iterating values. */
+struct MHD_Connection *pl_req_connection(const struct pl_req *req);
+
+/* Adds a header to the reply that follows (copied). */
+void pl_req_reply_header(struct pl_req *req, const char *name, const char *value);
+
+/* Replies with j serialized; takes the reference to j. */
+enum MHD_Result pl_reply_json(struct pl_req *req, unsigned status, json_t *j);
+/* Replies with ready JSON text (copied). */
+enum MHD_Result pl_reply_json_text(struct pl_req *req, unsigned status, const char *text, size_t n);
+/* Replies with the SPEC error envelope {"error": code, "message": ...}. */
+enum MHD_Result pl_reply_error(struct pl_req *req, unsigned status, const char *code,
+                               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Same, from a filled struct pl_err. */
+enum MHD_Result pl_reply_err(struct pl_req *req, const struct pl_err *err);
+/* 422 validation_failed with errors (taken) as the "errors" member. */
+enum MHD_Result pl_reply_invalid(struct pl_req *req, json_t *errors);
+
+/* Builds the error envelope (new reference); exposed for tests and for non-HTTP callers. */
+json_t *pl_error_body(const char *code, const char *message, json_t *errors);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * metrics.c - registry of Prometheus collectors.  Registration happens at start-up, before any
+ * scrape, so the table needs no lock afterwards.
+ */
+#include "parley/metrics.h"
+
+#include "parley/buf.h"
+#include "parley/err.h"
+
+#define MAX_COLLECTORS 16
+
+static struct {
+    pl_metrics_fn *fn;
+    void *arg;
+} collectors[MAX_COLLECTORS];
+static int ncollectors;
+
+void
+pl_metrics_register(pl_metrics_fn *fn, void *arg)
+{
+    PL_ASSERT(ncollectors < MAX_COLLECTORS);
+    collectors[ncollectors].fn = fn;
+    collectors[ncollectors].arg = arg;
+    ncollectors++;
+}
+
+void
+pl_metrics_collect(struct pl_buf *out)
+{
+    for (int i = 0; i < ncollectors; i++)
+        collectors[i].fn(out, collectors[i].arg);
+}
