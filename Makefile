@@ -81,3 +81,18 @@ clean:
 
 -include $(ALL_OBJ:.o=.d)
 .PHONY: all asan unit test up down bench check-headers clean
+
+# Fuzz targets: tests/fuzz/fuzz_<parser>.c with libFuzzer, each run for FUZZ_SECONDS on its corpus.
+FUZZ_SECONDS ?= 30
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_LIB  := $(filter-out common/stub.c,$(wildcard common/*.c))
+fuzz:
+	@mkdir -p $(BUILD)/fuzz
+	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	    clang -g -O1 -std=c17 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined $(CPPFLAGS) \
+	        $$f $(FUZZ_LIB) $(LDLIBS) -o $(BUILD)/fuzz/$$n; \
+	    c=tests/fuzz/corpus/$${n#fuzz_}; w=$(BUILD)/fuzz/corpus-$${n#fuzz_}; mkdir -p $$w; \
+	    echo "== $$n for $(FUZZ_SECONDS)s"; \
+	    $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $$w $$c 2>&1 | tail -3; \
+	done
+.PHONY: fuzz

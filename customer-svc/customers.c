@@ -94,13 +94,14 @@ cust_customers_get(struct pl_req *req)
     const char *id = pl_req_param(req, "id"), *json = NULL;
     enum MHD_Result rc;
     PGconn *db;
+    int r;
 
     if (!pl_uuid_valid(id))
         return reply_customer(req, PL_DB_NONE, 0, NULL, &err);
     if ((db = db_or_reply(req, &rc)) == NULL)
         return rc;
-    return reply_customer(req, cust_db_customer_get(db, pl_req_arena(req), id, &json, &err), 200,
-                          json, &err);
+    r = cust_db_customer_get(db, pl_req_arena(req), id, &json, &err);
+    return reply_customer(req, r, 200, json, &err);
 }
 
 enum MHD_Result
