@@ -52,7 +52,7 @@ unit: $(UNIT_BIN)
 
 asan:   # its own tree, so sanitized and plain objects never mix
 	$(MAKE) BUILD=build/asan EXTRA_CFLAGS='-O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
-	    -fno-sanitize-recover=all' EXTRA_LDFLAGS='-fsanitize=address,undefined' all unit
+	    -fno-sanitize-recover=all' EXTRA_LDFLAGS='-fsanitize=address,undefined' all unit http-test
 
 check-headers:
 	@set -e; for h in common/include/parley/*.h; do \
@@ -69,7 +69,7 @@ down:
 test:
 	deploy/local/install.sh
 	$(MAKE) all check-headers
-	$(MAKE) unit
+	$(MAKE) unit http-test
 	deploy/local/up.sh
 	$(PYTEST) -q tests/system; rc=$$?; deploy/local/down.sh; exit $$rc
 
@@ -96,3 +96,15 @@ fuzz:
 	    $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $$w $$c 2>&1 | tail -3; \
 	done
 .PHONY: fuzz
+
+# HTTP tests: tests/http/test_<x>.c, the real common/http.c in-process on port 0, driven by libcurl.
+HTTP_SRC := $(wildcard tests/http/test_*.c)
+HTTP_BIN := $(patsubst %.c,$(BUILD)/%,$(HTTP_SRC))
+ALL_OBJ  += $(call obj,$(HTTP_SRC))
+$(BUILD)/tests/http/%: $(BUILD)/tests/http/%.o $(BUILD)/libparley.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $(EXTRA_LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+http-test: $(HTTP_BIN)
+	@set -e; for t in $(HTTP_BIN); do echo "== $$t"; $$t; done
+.PHONY: http-test

@@ -44,8 +44,11 @@ pl_cfg_parse_size(const char *s, size_t *out)
     case 'G': case 'g': shift = 30; end++; break;
     default: break;
     }
-    if (*end == 'i' || *end == 'B')
-        end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+    /* A unit may be spelled K, KB or KiB; a bare number may not take a suffix. */
+    if (shift != 0 && strcmp(end, "iB") == 0)
+        end += 2;
+    else if (shift != 0 && strcmp(end, "B") == 0)
+        end += 1;
     if (*end != '\0' || v > (UINT64_MAX >> shift))
         return PL_ERR;
     *out = (size_t)(v << shift);
@@ -117,8 +120,12 @@ pl_cfg_load_from(const struct pl_cfg_var *vars, void *cfg,
                  const char *(*lookup)(const char *name, void *arg), void *arg)
 {
     const char *env = lookup("PARLEY_ENV", arg);
-    bool production = env != NULL && strcmp(env, "production") == 0;
+    bool production;
     int rc = PL_OK;
+
+    if (env != NULL && *env == '\0')
+        env = NULL; /* empty counts as unset, as for every variable */
+    production = env != NULL && strcmp(env, "production") == 0;
 
     if (env != NULL && !production && strcmp(env, "development") != 0) {
         fprintf(stderr, "config: PARLEY_ENV=\"%s\": expected development or production\n", env);

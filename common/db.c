@@ -147,6 +147,22 @@ pl_db_sqlstate_map(const char *state, struct pl_err *err)
     return pl_err_set(err, 500, "internal", "internal error"), PL_DB_FAIL;
 }
 
+/* For a constraint named "<field>__<rule>", points the 422 at that request field. */
+static void
+constraint_field(const PGresult *res, struct pl_err *err)
+{
+    const char *name = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+    const char *sep = name ? strstr(name, "__") : NULL;
+    size_t n;
+
+    if (sep == NULL || sep == name)
+        return;
+    n = (size_t)(sep - name) < sizeof(err->field) - 1 ? (size_t)(sep - name) : sizeof(err->field) - 1;
+    memcpy(err->field, name, n);
+    err->field[n] = '\0';
+    snprintf(err->msg, sizeof(err->msg), "breaks the rule \"%s\"", sep + 2);
+}
+
 int
 pl_db_fail(const PGresult *res, const PGconn *c, const char *what, struct pl_err *err)
 {
@@ -160,6 +176,8 @@ pl_db_fail(const PGresult *res, const PGconn *c, const char *what, struct pl_err
         return PL_DB_FAIL;
     }
     rc = pl_db_sqlstate_map(state, err);
+    if (err != NULL && err->status == 422)
+        constraint_field(res, err);
     if (err != NULL && (err->status >= 500 || rc == PL_DB_RETRY)) {
         char detail[600];
         const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;

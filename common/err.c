@@ -18,6 +18,7 @@ pl_err_set(struct pl_err *err, int status, const char *code, const char *fmt, ..
         return PL_ERR;
     err->status = status;
     err->code = code;
+    err->field[0] = '\0';
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);

@@ -263,6 +263,12 @@ pl_reply_error(struct pl_req *req, unsigned status, const char *code, const char
 enum MHD_Result
 pl_reply_err(struct pl_req *req, const struct pl_err *err)
 {
+    if (err->status == 422 && err->field[0] != '\0') {
+        json_t *errors = NULL;
+
+        pl_json_error_add(&errors, err->field, "%s", err->msg);
+        return pl_reply_invalid(req, errors);
+    }
     /* A 5xx never shows internal detail to the client: that went to the log. */
     if (err->status >= 500 && err->status != 503)
         return pl_reply_error(req, (unsigned)err->status, "internal", "internal error");
@@ -403,7 +409,7 @@ req_new(struct pl_server *srv, struct MHD_Connection *conn, const char *method, 
     } else {
         char *id = pl_arena_alloc(a, PL_UUID_STRLEN + 1);
 
-        pl_uuid_v7(id);
+        pl_uuid_v7_fast(id);
         req->request_id = id;
     }
     req->found = pl_router_match(&srv->router, method, req->path, &req->match, req->allow,
@@ -471,8 +477,8 @@ parse_body(struct pl_req *req, enum MHD_Result *rc)
                              "request body must be application/json");
         return false;
     }
-    req->json = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES,
-                           &jerr);
+    req->json = json_loadb(req->body ? req->body : "", req->body_len,
+                           JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (req->json == NULL) {
         *rc = pl_reply_error(req, 400, "invalid_json", "request body is not valid JSON: %s",
                              jerr.text);
@@ -584,7 +590,8 @@ pl_server_start(const struct pl_server_opts *opts, struct pl_err *err)
         SHA256((const unsigned char *)opts->service_token, strlen(opts->service_token),
                srv->token_hash);
     srv->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
+            MHD_USE_ERROR_LOG,
         opts->port, NULL, NULL, on_request, srv, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)opts->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
@@ -624,6 +631,7 @@ pl_server_drain_and_free(struct pl_server *srv, int timeout_ms)
     if (atomic_load(&srv->inflight) > 0)
         pl_log_warn("drain deadline passed with %d requests in flight", atomic_load(&srv->inflight));
     MHD_stop_daemon(srv->daemon);
+    pl_metrics_unregister(http_metrics, srv);
     pl_router_cleanup(&srv->router);
     free(srv->stats);
     free(srv);

@@ -114,8 +114,10 @@ check_limits(const json_t *v, const struct pl_field *f, json_t **errors)
         n = pl_utf8_chars(json_string_value(v), json_string_length(v));
         if (f->max && n > f->max)
             pl_json_error_add(errors, f->name, "must be at most %zu characters", f->max);
-        else if (n < f->min)
+        else if (n < f->min && f->min == 1)
             pl_json_error_add(errors, f->name, "must not be empty");
+        else if (n < f->min)
+            pl_json_error_add(errors, f->name, "must be at least %zu characters", f->min);
         break;
     case PL_F_OBJECT:
         if (!f->max)
@@ -145,9 +147,14 @@ pl_json_check(const json_t *root, const struct pl_field *fields, json_t **errors
     for (const struct pl_field *f = fields; f->name != NULL; f++) {
         const json_t *v = json_object_get(root, f->name);
 
-        if (v == NULL || json_is_null(v)) {
-            if (f->required || (v != NULL && !f->nullable))
-                pl_json_error_add(errors, f->name, v ? "must not be null" : "is required");
+        if (v == NULL) {
+            if (f->required)
+                pl_json_error_add(errors, f->name, "is required");
+            continue;
+        }
+        if (json_is_null(v)) {
+            if (!f->nullable)
+                pl_json_error_add(errors, f->name, "must not be null");
             continue;
         }
         if (!kind_matches(v, f->kind)) {

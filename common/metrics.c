@@ -1,6 +1,6 @@
 /*
- * metrics.c - registry of Prometheus collectors.  Registration happens at start-up, before any
- * scrape, so the table needs no lock afterwards.
+ * metrics.c - registry of Prometheus collectors.  Servers and relays register at start and
+ * unregister when they stop, both outside request handling, so the table needs no lock.
  */
 #include "parley/metrics.h"
 
@@ -22,6 +22,17 @@ pl_metrics_register(pl_metrics_fn *fn, void *arg)
     collectors[ncollectors].fn = fn;
     collectors[ncollectors].arg = arg;
     ncollectors++;
+}
+
+void
+pl_metrics_unregister(pl_metrics_fn *fn, void *arg)
+{
+    for (int i = 0; i < ncollectors; i++) {
+        if (collectors[i].fn == fn && collectors[i].arg == arg) {
+            collectors[i] = collectors[--ncollectors];
+            return;
+        }
+    }
 }
 
 void

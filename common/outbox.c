@@ -256,8 +256,6 @@ publish_batch(struct pl_outbox *ob)
     /* Wait for every acknowledgement; during an outage this waits, the API does not. */
     while (atomic_load(&ob->outstanding) > 0 && !atomic_load(&ob->stop))
         rd_kafka_poll(ob->rk, 100);
-    if (atomic_load(&ob->outstanding) > 0)
-        rd_kafka_flush(ob->rk, 5000);
     for (int i = 0; i < queued; i++)
         ok += state[i] == MSG_OK;
     if (ok > 0 && mark_sent(ob, res, state, queued) != PL_OK)
@@ -300,6 +298,33 @@ relay_wait(struct pl_outbox *ob, int timeout_ms)
     rd_kafka_poll(ob->rk, 0);
 }
 
+/*
+ * An idempotent producer that hits a fatal error (for example, the broker lost its producer
+ * state) refuses every message from then on.  Replace it; the rows it did not deliver are still
+ * pending and go out through the new producer, in order.
+ */
+static void
+relay_check_fatal(struct pl_outbox *ob)
+{
+    char why[256];
+    struct pl_err err = PL_ERR_INIT;
+    rd_kafka_t *fresh;
+
+    if (rd_kafka_fatal_error(ob->rk, why, sizeof(why)) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    pl_log_error("Kafka producer failed for good (%s); replacing it", why);
+    fresh = producer_new(ob, &err);
+    if (fresh == NULL) {
+        pl_log_error("%s", err.msg);
+        return;
+    }
+    rd_kafka_purge(ob->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(ob->rk, 0);
+    rd_kafka_destroy(ob->rk);
+    atomic_store(&ob->outstanding, 0);
+    ob->rk = fresh;
+}
+
 static void *
 relay_main(void *arg)
 {
@@ -316,6 +341,7 @@ relay_main(void *arg)
         if (n == BATCH)
             continue;
         if (n < 0) {
+            relay_check_fatal(ob);
             if (PQstatus(ob->conn) != CONNECTION_OK)
                 relay_disconnect(ob);
             relay_wait(ob, 1000); /* back off after a failure */
@@ -384,15 +410,25 @@ pl_outbox_stop(struct pl_outbox *ob, int flush_ms)
 
     if (ob == NULL)
         return;
+    pl_metrics_unregister(outbox_metrics, ob);
     atomic_store(&ob->stop, true);
     if (write(ob->wake_fd, &one, sizeof(one)) < 0)
         pl_log_warn("could not wake the outbox relay");
     pthread_join(ob->thread, NULL);
+    /*
+     * Bounded: anything not acknowledged by now stays pending in the table (the relay marks
+     * rows only after acknowledgement) and is published after the restart.
+     */
     rd_kafka_flush(ob->rk, flush_ms);
-    /* Anything still queued stays pending in the table and is published after the restart. */
-    rd_kafka_purge(ob->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_poll(ob->rk, 0);
-    rd_kafka_destroy(ob->rk);
+    rd_kafka_purge(ob->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
+                               RD_KAFKA_PURGE_F_NON_BLOCKING);
+    rd_kafka_poll(ob->rk, 100);
+    /* With the broker unreachable, destroy can wait on its threads for a long time; the
+     * process is exiting, so leave the handle to the kernel instead. */
+    if (rd_kafka_outq_len(ob->rk) == 0)
+        rd_kafka_destroy(ob->rk);
+    else
+        pl_log_warn("exiting with %d Kafka requests outstanding", rd_kafka_outq_len(ob->rk));
     close(ob->wake_fd);
     free(ob->brokers);
     free(ob);

@@ -41,8 +41,9 @@ pl_time_mono_us(void)
 void
 pl_time_rfc3339(char out[28], int64_t unix_us)
 {
-    time_t secs = (time_t)(unix_us / 1000000);
-    long us = (long)(unix_us % 1000000);
+    int64_t floor_s = unix_us / 1000000 - (unix_us % 1000000 < 0); /* floor, also before 1970 */
+    time_t secs = (time_t)floor_s;
+    long us = (long)(unix_us - floor_s * 1000000);
     struct tm tm;
     char tmp[96]; /* room for any int the compiler imagines; real dates take 27 bytes */
 
@@ -53,12 +54,10 @@ pl_time_rfc3339(char out[28], int64_t unix_us)
     out[27] = '\0';
 }
 
-void
-pl_uuid_v7_at(char out[PL_UUID_STRLEN + 1], uint64_t unix_ms, uint16_t seq)
+/* Writes the v7 layout of unix_ms, seq and 8 random bytes b[8..15] as text. */
+static void
+format_v7(char out[PL_UUID_STRLEN + 1], unsigned char b[16], uint64_t unix_ms, uint16_t seq)
 {
-    unsigned char b[16];
-
-    PL_ASSERT(RAND_bytes(b + 8, 8) == 1);
     for (int i = 0; i < 6; i++)
         b[i] = (unsigned char)(unix_ms >> (40 - 8 * i));
     b[6] = (unsigned char)(0x70 | ((seq >> 8) & 0x0f));
@@ -68,6 +67,33 @@ pl_uuid_v7_at(char out[PL_UUID_STRLEN + 1], uint64_t unix_ms, uint16_t seq)
              "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
              b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
              b[15]);
+}
+
+void
+pl_uuid_v7_at(char out[PL_UUID_STRLEN + 1], uint64_t unix_ms, uint16_t seq)
+{
+    unsigned char b[16];
+
+    PL_ASSERT(RAND_bytes(b + 8, 8) == 1);
+    format_v7(out, b, unix_ms, seq);
+}
+
+void
+pl_uuid_v7_fast(char out[PL_UUID_STRLEN + 1])
+{
+    static _Thread_local uint64_t state;
+    unsigned char b[16];
+    uint64_t x;
+
+    while (state == 0)
+        PL_ASSERT(RAND_bytes((unsigned char *)&state, sizeof(state)) == 1);
+    /* xorshift64*: fast and well spread; request ids need uniqueness, not secrecy. */
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    x = state * 0x2545F4914F6CDD1DULL;
+    memcpy(b + 8, &x, 8);
+    format_v7(out, b, (uint64_t)(pl_time_now_us() / 1000), (uint16_t)(x >> 52));
 }
 
 void

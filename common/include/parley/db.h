@@ -64,7 +64,9 @@ int pl_db_exec_simple(PGconn *c, const char *sql, struct pl_err *err);
 /*
  * Maps a failed result to err and a return code: 40001/40P01 → PL_DB_RETRY; 23505 → 409;
  * 23503 → 422; 22xxx → 400; connection loss → 503; anything else 500 with the server's
- * diagnostics logged (never sent).  what names the operation in the log.
+ * diagnostics logged (never sent).  what names the operation in the log.  A CHECK constraint
+ * named "<field>__<rule>" becomes a 422 on that request field, with the constraint's comment
+ * text absent: the message says which rule ("<rule>") failed.
  */
 int pl_db_fail(const PGresult *res, const PGconn *c, const char *what, struct pl_err *err);
 /* The pure SQLSTATE part of pl_db_fail: fills err, returns PL_DB_RETRY or PL_DB_FAIL. */

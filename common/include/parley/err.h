@@ -15,9 +15,10 @@ struct pl_err {
     int status;       /* HTTP status to answer with; 500 when unsure */
     const char *code; /* stable API code (static string), e.g. "validation_failed" */
     char msg[200];    /* human sentence */
+    char field[64];   /* on a 422: the request field at fault, or "" */
 };
 
-#define PL_ERR_INIT { 500, "internal", "" }
+#define PL_ERR_INIT { 500, "internal", "", "" }
 
 /* Fills *err (NULL-safe) and returns PL_ERR, so a failing path is one line. */
 int pl_err_set(struct pl_err *err, int status, const char *code, const char *fmt, ...)

@@ -15,6 +15,11 @@
 
 /* Writes a new lowercase UUIDv7 and a NUL into out[37]. */
 void pl_uuid_v7(char out[PL_UUID_STRLEN + 1]);
+/*
+ * A UUIDv7 whose random bits come from a per-thread generator seeded from RAND_bytes: cheap, no
+ * lock, not monotonic across threads.  For request ids only, never for stored ids or secrets.
+ */
+void pl_uuid_v7_fast(char out[PL_UUID_STRLEN + 1]);
 /* Same, from the given time in ms (for tests); seq orders ids within one millisecond. */
 void pl_uuid_v7_at(char out[PL_UUID_STRLEN + 1], uint64_t unix_ms, uint16_t seq);
 /* True when s is a canonical 8-4-4-4-12 hex UUID (any version); NULL-safe. */
