@@ -70,6 +70,7 @@ test:
 	deploy/local/install.sh
 	$(MAKE) all check-headers
 	$(MAKE) unit http-test
+	$(MAKE) asan
 	deploy/local/up.sh
 	$(PYTEST) -q tests/system; rc=$$?; deploy/local/down.sh; exit $$rc
 
