@@ -32,7 +32,7 @@ main(int argc, char **argv)
     struct pl_err err = PL_ERR_INIT;
     struct pl_outbox *ob;
     struct pl_server *srv;
-    int level;
+    int level, sig;
 
     pl_proc_block_signals();
     pl_log_init(CUST_SERVICE, PL_LOG_INFO);
@@ -54,7 +54,8 @@ main(int argc, char **argv)
     if ((ob = pl_outbox_start(ctx.db, cfg.c.kafka_brokers, &err)) == NULL)
         pl_fatal("%s", err.msg);
     pl_log_info("listening on port %u", pl_server_port(srv));
-    pl_log_info("received signal %d, draining", pl_proc_wait_signal());
+    sig = pl_proc_wait_signal(); /* not inside pl_log_info: its arguments may go unevaluated */
+    pl_log_info("received signal %d, draining", sig);
     pl_server_drain_and_free(srv, 10000);
     pl_outbox_stop(ob, 5000);
     pl_db_free(ctx.db);
