@@ -29,5 +29,6 @@ void
 pl_assert_fail(const char *what, const char *file, int line)
 {
     pl_log_error("assertion failed: %s at %s:%d", what, file, line);
+    pl_log_flush();
     abort();
 }

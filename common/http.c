@@ -13,7 +13,12 @@
  */
 #include "parley/http.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
+#include <sched.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -21,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "http_int.h"
@@ -57,6 +63,8 @@ struct header {
 
 struct pl_server {
     struct MHD_Daemon *daemon;
+    int listen_fd;
+    pthread_t acceptor;
     struct pl_server_opts opts;
     struct pl_router router;
     struct route_stats *stats; /* router.n + 1 entries; the last one counts unmatched requests */
@@ -574,38 +582,117 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     atomic_fetch_sub(&srv->inflight, 1);
 }
 
+/*
+ * One pool thread per CPU the process may run on.  A thread runs requests start to finish; with
+ * one per core, a thread that finishes a request usually finds the next one ready and does not
+ * sleep in between, which measured ~25% more GET throughput than eight threads on two cores.
+ */
+static unsigned
+default_threads(void)
+{
+    cpu_set_t set;
+    int n = 2;
+
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        n = CPU_COUNT(&set);
+    return n < 2 ? 2 : (unsigned)n;
+}
+
+/* Opens the listening socket on port (0 = any free one) and reads back the port chosen. */
+static int
+listen_on(uint16_t port, uint16_t *bound, struct pl_err *err)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1;
+
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 1024) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+        pl_err_set(err, 500, "listen_failed", "could not listen on port %u: %s", port,
+                   strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *bound = ntohs(sa.sin_port);
+    return fd;
+}
+
+/*
+ * Accepts connections and hands each to MHD, which places an added connection on pool worker
+ * (fd % pool size): consecutive connections alternate between threads.  Left to MHD's own
+ * listening socket, whichever worker woke first took connections, and a benchmark's eight
+ * connections sometimes all landed on one thread of two, cutting throughput by two thirds.
+ */
+static void *
+acceptor_main(void *arg)
+{
+    struct pl_server *srv = arg;
+
+    for (;;) {
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof(addr);
+        int fd = accept4(srv->listen_fd, (struct sockaddr *)&addr, &len, SOCK_CLOEXEC);
+
+        if (fd >= 0) {
+            MHD_add_connection(srv->daemon, fd, (struct sockaddr *)&addr, len); /* closes on error */
+            continue;
+        }
+        if (atomic_load(&srv->draining))
+            return NULL;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            usleep(10000); /* out of descriptors: let connections close before retrying */
+    }
+}
+
+static void
+server_free(struct pl_server *srv)
+{
+    if (srv->listen_fd >= 0)
+        close(srv->listen_fd);
+    pl_router_cleanup(&srv->router);
+    free(srv->stats);
+    free(srv);
+}
+
 struct pl_server *
 pl_server_start(const struct pl_server_opts *opts, struct pl_err *err)
 {
     struct pl_server *srv = calloc(1, sizeof(*srv));
     const struct pl_route *tables[] = { opts->routes, builtin_routes, NULL };
-    const union MHD_DaemonInfo *info;
 
     PL_ASSERT(srv != NULL);
     srv->opts = *opts;
+    if (srv->opts.threads == 0)
+        srv->opts.threads = default_threads();
     pl_router_init(&srv->router, tables);
     srv->stats = calloc((size_t)srv->router.n + 1, sizeof(*srv->stats));
     PL_ASSERT(srv->stats != NULL);
     if (opts->service_token != NULL)
         SHA256((const unsigned char *)opts->service_token, strlen(opts->service_token),
                srv->token_hash);
-    srv->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO |
-            MHD_USE_ERROR_LOG,
-        opts->port, NULL, NULL, on_request, srv, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)opts->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
-    if (srv->daemon == NULL) {
-        pl_router_cleanup(&srv->router);
-        free(srv->stats);
-        free(srv);
-        pl_err_set(err, 500, "listen_failed", "could not listen on port %u", opts->port);
+    srv->listen_fd = listen_on(opts->port, &srv->opts.port, err);
+    if (srv->listen_fd < 0) {
+        server_free(srv);
         return NULL;
     }
-    info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    if (info != NULL)
-        srv->opts.port = info->port;
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET |
+            MHD_USE_TURBO |
+            MHD_USE_ERROR_LOG,
+        0, NULL, NULL, on_request, srv, MHD_OPTION_THREAD_POOL_SIZE, srv->opts.threads,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
+    if (srv->daemon == NULL ||
+        pthread_create(&srv->acceptor, NULL, acceptor_main, srv) != 0) {
+        if (srv->daemon != NULL)
+            MHD_stop_daemon(srv->daemon);
+        server_free(srv);
+        pl_err_set(err, 500, "listen_failed", "could not start the HTTP server on port %u",
+                   opts->port);
+        return NULL;
+    }
     pl_metrics_register(http_metrics, srv);
     return srv;
 }
@@ -623,8 +710,10 @@ pl_server_drain_and_free(struct pl_server *srv, int timeout_ms)
 
     if (srv == NULL)
         return;
+    /* Stop accepting: shutdown() wakes the blocked accept4() with an error. */
     atomic_store(&srv->draining, true);
-    MHD_quiesce_daemon(srv->daemon);
+    shutdown(srv->listen_fd, SHUT_RDWR);
+    pthread_join(srv->acceptor, NULL);
     deadline = pl_time_mono_us() + (int64_t)timeout_ms * 1000;
     while (atomic_load(&srv->inflight) > 0 && pl_time_mono_us() < deadline)
         usleep(10000);
@@ -632,7 +721,5 @@ pl_server_drain_and_free(struct pl_server *srv, int timeout_ms)
         pl_log_warn("drain deadline passed with %d requests in flight", atomic_load(&srv->inflight));
     MHD_stop_daemon(srv->daemon);
     pl_metrics_unregister(http_metrics, srv);
-    pl_router_cleanup(&srv->router);
-    free(srv->stats);
-    free(srv);
+    server_free(srv);
 }

@@ -46,5 +46,6 @@ pl_stub_main(const char *service, const char *default_port)
     pl_log_info("listening on port %u (placeholder: health endpoints only)", pl_server_port(srv));
     pl_proc_wait_signal();
     pl_server_drain_and_free(srv, 5000);
+    pl_log_flush();
     return 0;
 }

@@ -60,5 +60,6 @@ main(int argc, char **argv)
     pl_outbox_stop(ob, 5000);
     pl_db_free(ctx.db);
     pl_log_info("stopped");
+    pl_log_flush();
     return 0;
 }

@@ -36,7 +36,7 @@ struct pl_cfg_common {
     const char *kafka_brokers; /* KAFKA_BROKERS */
     const char *service_token; /* PARLEY_SERVICE_TOKEN */
     const char *log_level;     /* PARLEY_LOG_LEVEL */
-    long http_threads;         /* PARLEY_HTTP_THREADS */
+    long http_threads;         /* PARLEY_HTTP_THREADS; 0 = one per CPU the process may use */
     size_t max_body;           /* PARLEY_MAX_BODY_BYTES */
     const char *public_url;    /* PARLEY_PUBLIC_URL: base of URLs shown to clients */
 };
@@ -70,7 +70,7 @@ int pl_cfg_parse_size(const char *s, size_t *out);
     { "PARLEY_LOG_LEVEL", PL_CFG_STR, (base) + offsetof(struct pl_cfg_common, log_level), "info", \
       0, 0, false, false },                                                                       \
     { "PARLEY_HTTP_THREADS", PL_CFG_INT, (base) + offsetof(struct pl_cfg_common, http_threads),   \
-      "8", 1, 256, false, false },                                                                \
+      "0", 0, 256, false, false },                                                                \
     { "PARLEY_MAX_BODY_BYTES", PL_CFG_SIZE, (base) + offsetof(struct pl_cfg_common, max_body),    \
       "1M", 1024, 64LL << 20, false, false },                                                     \
     { "PARLEY_PUBLIC_URL", PL_CFG_STR, (base) + offsetof(struct pl_cfg_common, public_url),       \

@@ -45,7 +45,7 @@ struct pl_route {
 struct pl_server_opts {
     const char *service;          /* name in logs and metrics */
     uint16_t port;                /* 0 picks a free port (tests) */
-    unsigned threads;             /* MHD thread pool size */
+    unsigned threads;             /* MHD thread pool size; 0 = one per usable CPU (at least 2) */
     size_t max_body;              /* request body limit in bytes */
     const char *service_token;    /* required on non-public routes; NULL disables the check */
     const struct pl_route *routes; /* terminated by a zero entry; must outlive the server */

@@ -30,6 +30,8 @@ void pl_log_detail(enum pl_log_level level, const char *detail, const char *fmt,
  * "status","bytes","us"}.  route is the matched pattern, never the raw path. */
 void pl_log_access(const char *request_id, const char *method, const char *route, unsigned status,
                    size_t bytes, long long us);
+/* Writes out every thread's buffered lines; call before exit (pl_fatal does). */
+void pl_log_flush(void);
 /* Startup failures only: logs and exits with status 2. */
 __attribute__((noreturn)) void pl_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

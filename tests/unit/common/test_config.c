@@ -102,7 +102,7 @@ test_defaults(void **state)
     assert_string_equal(cfg.c.kafka_brokers, "127.0.0.1:9092");
     assert_string_equal(cfg.c.service_token, "dev-service-token");
     assert_string_equal(cfg.c.log_level, "info");
-    assert_int_equal(cfg.c.http_threads, 8);
+    assert_int_equal(cfg.c.http_threads, 0); /* automatic: one per CPU */
     assert_int_equal(cfg.c.max_body, 1 << 20);
     assert_string_equal(cfg.c.public_url, "http://127.0.0.1:8000");
     assert_int_equal(cfg.workers, 4);
@@ -301,7 +301,7 @@ static void
 test_all_errors_reported_at_once(void **state)
 {
     struct kv env[] = { { "DATABASE_URL", "db" },      { "PORT", "80a" },
-                        { "PARLEY_HTTP_THREADS", "0" }, { "KAFKA_BROKERS", "k:9" },
+                        { "PARLEY_HTTP_THREADS", "257" }, { "KAFKA_BROKERS", "k:9" },
                         { "T_FLAG", "true" },          { NULL, NULL } };
     struct test_cfg cfg;
 
@@ -309,7 +309,7 @@ test_all_errors_reported_at_once(void **state)
     assert_int_equal(load(env, &cfg), PL_ERR);
     assert_int_equal(count_lines(errout), 2);
     assert_non_null(strstr(errout, "PORT=\"80a\""));
-    assert_non_null(strstr(errout, "PARLEY_HTTP_THREADS=\"0\""));
+    assert_non_null(strstr(errout, "PARLEY_HTTP_THREADS=\"257\""));
     /* Variables after the failures were still read. */
     assert_string_equal(cfg.c.kafka_brokers, "k:9");
     assert_true(cfg.flag);
