@@ -10,6 +10,7 @@
  */
 #include "parley/db.h"
 
+#include <errno.h> /* program_invocation_short_name */
 #include <openssl/sha.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -58,8 +59,9 @@ pl_db_free(struct pl_db *db)
 static PGconn *
 connect_db(const char *conninfo)
 {
-    static const char *const keys[] = { "dbname", "connect_timeout", NULL };
-    const char *vals[] = { conninfo, "5", NULL };
+    static const char *const keys[] = { "dbname", "connect_timeout", "fallback_application_name",
+                                         NULL };
+    const char *vals[] = { conninfo, "5", program_invocation_short_name, NULL };
     PGconn *c = PQconnectdbParams(keys, vals, 1);
 
     if (PQstatus(c) != CONNECTION_OK) {

@@ -98,6 +98,7 @@ flusher_start(void)
     if (pthread_create(&t, NULL, flusher_main, NULL) == 0)
         pthread_detach(t);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    atexit(pl_log_flush); /* a return from main() loses nothing */
 }
 
 /* The calling thread's buffer, made and registered on first use (buffers live until exit). */

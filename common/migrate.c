@@ -8,6 +8,7 @@
  */
 #include "parley/db.h"
 
+#include <errno.h> /* program_invocation_short_name */
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
@@ -87,8 +88,9 @@ fail:
 int
 pl_db_migrate(const char *conninfo, const struct pl_migration *migs, size_t n, struct pl_err *err)
 {
-    static const char *const keys[] = { "dbname", "connect_timeout", NULL };
-    const char *vals[] = { conninfo, "5", NULL };
+    static const char *const keys[] = { "dbname", "connect_timeout", "fallback_application_name",
+                                         NULL };
+    const char *vals[] = { conninfo, "5", program_invocation_short_name, NULL };
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     int rc = PL_ERR;
 

@@ -163,7 +163,11 @@ relay_lead(struct pl_outbox *ob)
     if (ob->conn != NULL && PQstatus(ob->conn) != CONNECTION_OK)
         relay_disconnect(ob);
     if (ob->conn == NULL) {
-        ob->conn = PQconnectdb(pl_db_conninfo(ob->db));
+        static const char *const keys[] = { "dbname", "connect_timeout", "application_name",
+                                             NULL };
+        const char *vals[] = { pl_db_conninfo(ob->db), "5", "parley-outbox-relay", NULL };
+
+        ob->conn = PQconnectdbParams(keys, vals, 1);
         if (PQstatus(ob->conn) != CONNECTION_OK) {
             relay_disconnect(ob);
             return false;

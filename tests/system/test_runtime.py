@@ -115,3 +115,58 @@ def test_readyz_and_healthz_need_no_token(api):
     for path in ("/readyz", "/healthz"):
         r = api.get(path, token=None)
         assert r.status == 200, path
+
+
+def superuser_sql(sql):
+    """Runs SQL as the cluster's superuser over the private socket (trusted locally)."""
+    sock = ps.RUN_DIR / "pg" / "sock"
+    out = subprocess.run(["psql", "-h", str(sock), "-p", "55432", "-U", "postgres", "-Atc", sql],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_replicas_migrating_together_apply_each_migration_once():
+    """Two binaries started at the same moment on an empty database: one applies, one waits."""
+    db = "parley_migrate_test"
+    superuser_sql(f"DROP DATABASE IF EXISTS {db}")
+    superuser_sql(f"CREATE DATABASE {db} OWNER parley")
+    try:
+        url = ps.CUSTOMERS_DB_URL.rsplit("/", 1)[0] + "/" + db
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+        env["DATABASE_URL"] = url
+        procs = [subprocess.Popen([str(BINARY), "--migrate-only"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
+        outs = [p.communicate(timeout=60) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0, 0], outs
+        applied = sum(o[1].decode().count("applied migration") for o in outs)
+        versions = ps.psql("SELECT count(*), count(DISTINCT version) FROM schema_migrations", url=url)
+        total, distinct = (int(x) for x in versions.split("|"))
+        assert total == distinct == applied, (total, distinct, applied)
+        assert total >= 2  # common/001 and customer-svc/001 at least
+        # A third start finds everything applied and applies nothing.
+        again = subprocess.run([str(BINARY), "--migrate-only"], env=env, capture_output=True,
+                               timeout=60)
+        assert again.returncode == 0 and b"applied migration" not in again.stderr
+    finally:
+        superuser_sql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+def test_database_connections_lost_are_reopened(api, kafka):
+    """Every backend of the service is killed: answers stay clean (200 or 503, never 500) and
+    the service, its relay included, is back within a few requests."""
+    consumer = kafka()
+    killed = superuser_sql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = 'parley_customers' AND pid <> pg_backend_pid() "
+        "AND application_name IN ('customer-svc', 'parley-outbox-relay')")
+    assert int(killed) >= 1
+    statuses = []
+    for _ in range(20):
+        r = api.get("/api/customers?per_page=1", allow_5xx=True)
+        statuses.append(r.status)
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses[-5:] == [200] * 5, statuses
+    c = ps.create_customer(api)
+    events = consumer.wait_for(ps.CREATED, lambda ev: ev.key == c["id"], timeout=30)
+    assert events[0].env["payload"] == c
