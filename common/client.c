@@ -1,0 +1,114 @@
+/*
+ * client.c - service-to-service HTTP over libcurl (see client.h).
+ *
+ * The easy handle is thread-local and reset between calls, which keeps its connection cache:
+ * consecutive calls from one pool thread to the same service reuse one TCP connection.  Bodies
+ * are collected into a buffer bounded at 8 MiB, then copied into the caller's arena.
+ */
+#include "parley/client.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parley/arena.h"
+#include "parley/buf.h"
+#include "parley/err.h"
+#include "parley/json.h"
+#include "parley/log.h"
+
+#define MAX_RESPONSE (8u << 20)
+
+static char *service_token;
+static _Thread_local CURL *thread_curl;
+
+void
+pl_client_global_init(const char *token)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    free(service_token);
+    service_token = token ? strdup(token) : NULL;
+}
+
+static size_t
+on_data(char *p, size_t size, size_t n, void *arg)
+{
+    struct pl_buf *b = arg;
+
+    if (b->len + size * n > MAX_RESPONSE)
+        return 0; /* makes curl fail with CURLE_WRITE_ERROR */
+    pl_buf_append(b, p, size * n);
+    return size * n;
+}
+
+static struct curl_slist *
+headers_for(const char *body)
+{
+    struct curl_slist *h = NULL;
+    char line[300];
+    const char *rid = pl_log_request_id();
+
+    h = curl_slist_append(h, "Accept: application/json");
+    if (body != NULL)
+        h = curl_slist_append(h, "Content-Type: application/json");
+    if (service_token != NULL) {
+        snprintf(line, sizeof(line), "X-Service-Token: %s", service_token);
+        h = curl_slist_append(h, line);
+    }
+    if (rid != NULL) {
+        snprintf(line, sizeof(line), "X-Request-Id: %s", rid);
+        h = curl_slist_append(h, line);
+    }
+    return h;
+}
+
+static int
+map_curl_error(CURLcode rc, const char *url, struct pl_err *err)
+{
+    pl_log_warn("call to %s failed: %s", url, curl_easy_strerror(rc));
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        return pl_err_set(err, 504, "upstream_timeout", "a service did not answer in time");
+    if (rc == CURLE_WRITE_ERROR)
+        return pl_err_set(err, 502, "upstream_bad_response", "a service answered too much");
+    return pl_err_set(err, 503, "upstream_unavailable", "a service is not reachable");
+}
+
+int
+pl_client_call(struct pl_arena *a, const char *method, const char *url, const char *body,
+               long timeout_ms, struct pl_client_resp *out, struct pl_err *err)
+{
+    struct pl_buf resp = PL_BUF_INIT;
+    struct curl_slist *hdrs = NULL;
+    CURLcode rc;
+    int ret = PL_OK;
+
+    if (thread_curl == NULL && (thread_curl = curl_easy_init()) == NULL)
+        return pl_err_set(err, 500, "internal", "could not create an HTTP client");
+    curl_easy_reset(thread_curl);
+    hdrs = headers_for(body);
+    curl_easy_setopt(thread_curl, CURLOPT_URL, url);
+    curl_easy_setopt(thread_curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(thread_curl, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(thread_curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(thread_curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(thread_curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 2000 ? timeout_ms : 2000);
+    curl_easy_setopt(thread_curl, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(thread_curl, CURLOPT_WRITEDATA, &resp);
+    curl_easy_setopt(thread_curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (body != NULL)
+        curl_easy_setopt(thread_curl, CURLOPT_POSTFIELDS, body);
+    rc = curl_easy_perform(thread_curl);
+    if (rc != CURLE_OK) {
+        ret = map_curl_error(rc, url, err);
+        goto out;
+    }
+    curl_easy_getinfo(thread_curl, CURLINFO_RESPONSE_CODE, &out->status);
+    out->len = resp.len;
+    out->body = pl_arena_strndup(a, resp.data ? resp.data : "", resp.len);
+    out->json = pl_json_keep(a, json_loadb(out->body, out->len, JSON_DECODE_ANY, NULL));
+out:
+    curl_slist_free_all(hdrs);
+    pl_buf_cleanup(&resp);
+    return ret;
+}

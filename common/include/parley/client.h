@@ -1,0 +1,37 @@
+/*
+ * client.h - service-to-service HTTP calls over libcurl.
+ *
+ * One easy handle per thread, kept between calls so connections to each service are reused
+ * (keep-alive).  Every call carries X-Service-Token and the calling thread's request id as
+ * X-Request-Id, and has a total timeout.  Call pl_client_global_init() once from main() before
+ * any thread starts.
+ */
+#ifndef PARLEY_CLIENT_H
+#define PARLEY_CLIENT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct pl_arena;
+struct pl_err;
+
+struct pl_client_resp {
+    long status;      /* HTTP status of the answer */
+    const char *body; /* NUL-terminated, in the caller's arena */
+    size_t len;
+    json_t *json;     /* body parsed as JSON (kept alive by the arena), or NULL */
+};
+
+/* curl_global_init and the token every call sends (copied).  Not thread-safe: main() only. */
+void pl_client_global_init(const char *service_token);
+
+/*
+ * Sends method url with body (NULL for none; sent as application/json) and waits at most
+ * timeout_ms.  Returns PL_OK with *out filled whatever the HTTP status, or PL_ERR with err:
+ * 503 "upstream_unavailable" when the service cannot be reached, 504 "upstream_timeout" on
+ * timeout, 502 "upstream_bad_response" when the answer is larger than 8 MiB.  Thread-safe.
+ */
+int pl_client_call(struct pl_arena *a, const char *method, const char *url, const char *body,
+                   long timeout_ms, struct pl_client_resp *out, struct pl_err *err);
+
+#endif
