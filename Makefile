@@ -72,7 +72,7 @@ test:
 	$(MAKE) unit http-test
 	$(MAKE) asan
 	deploy/local/up.sh
-	$(PYTEST) -q tests/system; rc=$$?; deploy/local/down.sh; exit $$rc
+	$(MAKE) db-test && $(PYTEST) -q tests/system; rc=$$?; deploy/local/down.sh; exit $$rc
 
 bench:
 	bench/customer.sh
@@ -109,3 +109,15 @@ $(BUILD)/tests/http/%: $(BUILD)/tests/http/%.o $(BUILD)/libparley.a
 http-test: $(HTTP_BIN)
 	@set -e; for t in $(HTTP_BIN); do echo "== $$t"; $$t; done
 .PHONY: http-test
+
+# Database tests: tests/db/test_<x>.c, libparley against the real PostgreSQL of the local stack.
+DB_SRC := $(wildcard tests/db/test_*.c)
+DB_BIN := $(patsubst %.c,$(BUILD)/%,$(DB_SRC))
+ALL_OBJ += $(call obj,$(DB_SRC))
+$(BUILD)/tests/db/%: $(BUILD)/tests/db/%.o $(BUILD)/libparley.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $(EXTRA_LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+db-test: $(DB_BIN)
+	@set -e; for t in $(DB_BIN); do echo "== $$t"; $$t; done
+.PHONY: db-test
