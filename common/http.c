@@ -277,9 +277,12 @@ pl_reply_err(struct pl_req *req, const struct pl_err *err)
         pl_json_error_add(&errors, err->field, "%s", err->msg);
         return pl_reply_invalid(req, errors);
     }
-    /* A 5xx never shows internal detail to the client: that went to the log. */
-    if (err->status >= 500 && err->status != 503)
-        return pl_reply_error(req, (unsigned)err->status, "internal", "internal error");
+    /*
+     * A 500 never shows internal detail to the client: that went to the log.  502/503/504
+     * carry our own fixed sentences about an upstream (database, service), never its text.
+     */
+    if (err->status == 500 || err->status > 504)
+        return pl_reply_error(req, 500, "internal", "internal error");
     return pl_reply_error(req, (unsigned)err->status, err->code, "%s", err->msg);
 }
 
