@@ -1,10 +1,71 @@
 /*
- * main.c - messaging-svc placeholder: serves /healthz, /readyz and /metrics until its service is built.
+ * main.c - messaging-svc: config → migrations → database → outbox relay → HTTP → SIGTERM → drain.
  */
-#include "parley/stub.h"
+#include <stddef.h>
+#include <string.h>
+
+#include "parley/client.h"
+#include "parley/db.h"
+#include "parley/err.h"
+#include "parley/log.h"
+#include "parley/outbox.h"
+#include "parley/proc.h"
+#include "svc.h"
+
+static const struct pl_cfg_var msg_vars[] = {
+    PL_CFG_COMMON_VARS(offsetof(struct msg_cfg, c), "8003"),
+    { "PARLEY_CONVERSATION_URL", PL_CFG_STR, offsetof(struct msg_cfg, conversation_url),
+      "http://127.0.0.1:8002", 0, 0, false, false },
+    { NULL, 0, 0, NULL, 0, 0, false, false },
+};
+
+static bool
+ready(void *arg)
+{
+    const struct svc_ctx *ctx = arg;
+
+    return pl_db_ready(ctx->db);
+}
 
 int
-main(void)
+main(int argc, char **argv)
 {
-    return pl_stub_main("messaging-svc", "8003");
+    static struct msg_cfg cfg;
+    struct svc_ctx ctx = { &cfg, NULL, NULL };
+    struct pl_err err = PL_ERR_INIT;
+    struct pl_outbox *ob;
+    struct pl_server *srv;
+    int level, sig;
+
+    pl_proc_block_signals();
+    pl_log_init(MSG_SERVICE, PL_LOG_INFO);
+    if (pl_cfg_load(msg_vars, &cfg) != PL_OK || (level = pl_log_level_parse(cfg.c.log_level)) < 0)
+        pl_fatal("invalid configuration (see the lines above)");
+    pl_log_init(MSG_SERVICE, (enum pl_log_level)level);
+    if (pl_db_migrate(cfg.c.database_url, pl_svc_migrations, pl_svc_migrations_count, &err) != PL_OK)
+        pl_fatal("could not migrate the database: %s", err.msg);
+    if (argc > 1 && strcmp(argv[1], "--migrate-only") == 0)
+        return 0;
+    pl_client_global_init(cfg.c.service_token); /* before any thread starts */
+    ctx.db = pl_db_new(cfg.c.database_url);
+    ctx.parts = msg_part_cache_new();
+    srv = pl_server_start(&(struct pl_server_opts){ MSG_SERVICE, (uint16_t)cfg.c.port,
+                                                    (unsigned)cfg.c.http_threads, cfg.c.max_body,
+                                                    cfg.c.service_token, msg_routes, &ctx, ready },
+                          &err);
+    if (srv == NULL)
+        pl_fatal("%s", err.msg);
+    pl_outbox_set_source(MSG_SERVICE);
+    if ((ob = pl_outbox_start(ctx.db, cfg.c.kafka_brokers, &err)) == NULL)
+        pl_fatal("%s", err.msg);
+    pl_log_info("listening on port %u", pl_server_port(srv));
+    sig = pl_proc_wait_signal(); /* not inside pl_log_info: its arguments may go unevaluated */
+    pl_log_info("received signal %d, draining", sig);
+    pl_server_drain_and_free(srv, 10000);
+    pl_outbox_stop(ob, 5000);
+    msg_part_cache_free(ctx.parts);
+    pl_db_free(ctx.db);
+    pl_log_info("stopped");
+    pl_log_flush();
+    return 0;
 }
