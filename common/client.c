@@ -8,6 +8,7 @@
 #include "parley/client.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,33 @@
 
 static char *service_token;
 static _Thread_local CURL *thread_curl;
+static pthread_key_t exit_key; /* its destructor frees a thread's handle when it exits */
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+
+static void
+on_thread_exit(void *unused)
+{
+    (void)unused;
+    curl_easy_cleanup(thread_curl);
+    thread_curl = NULL;
+}
+
+static void
+exit_key_create(void)
+{
+    pthread_key_create(&exit_key, on_thread_exit);
+}
+
+/* The calling thread's handle, made on first use. */
+static CURL *
+thread_handle(void)
+{
+    if (thread_curl == NULL && (thread_curl = curl_easy_init()) != NULL) {
+        pthread_once(&exit_key_once, exit_key_create);
+        pthread_setspecific(exit_key, thread_curl);
+    }
+    return thread_curl;
+}
 
 void
 pl_client_global_init(const char *token)
@@ -83,7 +111,7 @@ pl_client_call(struct pl_arena *a, const char *method, const char *url, const ch
     CURLcode rc;
     int ret = PL_OK;
 
-    if (thread_curl == NULL && (thread_curl = curl_easy_init()) == NULL)
+    if (thread_handle() == NULL)
         return pl_err_set(err, 500, "internal", "could not create an HTTP client");
     curl_easy_reset(thread_curl);
     hdrs = headers_for(body);

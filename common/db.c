@@ -12,6 +12,7 @@
 
 #include <errno.h> /* program_invocation_short_name */
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,21 @@ struct thread_conn {
 
 static _Thread_local struct thread_conn tconn;
 static atomic_long open_count;
+static pthread_key_t exit_key; /* its destructor closes a thread's connection when it exits */
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+
+static void
+on_thread_exit(void *unused)
+{
+    (void)unused;
+    pl_db_thread_close();
+}
+
+static void
+exit_key_create(void)
+{
+    pthread_key_create(&exit_key, on_thread_exit);
+}
 
 struct pl_db *
 pl_db_new(const char *conninfo)
@@ -96,6 +112,8 @@ pl_db_conn(struct pl_db *db, struct pl_err *err)
         return NULL;
     }
     atomic_fetch_add(&open_count, 1);
+    pthread_once(&exit_key_once, exit_key_create);
+    pthread_setspecific(exit_key, &tconn); /* any non-NULL value arms the destructor */
     return tconn.conn;
 }
 
