@@ -76,6 +76,7 @@ test:
 
 bench:
 	bench/customer.sh
+	bench/messages.sh
 
 clean:
 	rm -rf $(BUILD)

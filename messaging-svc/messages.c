@@ -3,8 +3,9 @@
  * reply.  Shapes are checked by the field tables below; meaning (vocabularies, the status rules,
  * cursors) by status.h and cursor.h.
  *
- * Idempotency-Key (SPEC 2) is scoped by the header value alone for now: the gateway will pass the
- * caller's API key id later, and the scope becomes (key id, key).  The request is identified by the
+ * Idempotency-Key (SPEC 2) is scoped per caller: the gateway passes the caller's API key id in
+ * X-Parley-Key-Id, and the stored key is "<key id>:<key>" (":<key>" for a service calling
+ * directly), so two API keys never see each other's responses.  The request is identified by the
  * SHA-256 of its body in canonical JSON (sorted keys, compact), so formatting differences between
  * two sends of the same request do not count as a different body.
  */
@@ -114,6 +115,18 @@ read_create(struct pl_req *req, const json_t *body, struct message_input *in)
     in->status = msg_status_name(msg_status_initial(msg_direction_parse(in->direction)));
 }
 
+/* "<caller key id>:<key>"; a key id that is not a plain token is treated as absent. */
+static const char *
+scoped_key(const struct pl_req *req, const char *key)
+{
+    const char *owner = pl_req_header(req, "X-Parley-Key-Id");
+    size_t n = owner ? strspn(owner, "0123456789abcdefABCDEF-") : 0;
+
+    if (owner == NULL || n == 0 || n > 64 || owner[n] != '\0')
+        owner = "";
+    return pl_arena_printf(pl_req_arena(req), "%s:%s", owner, key);
+}
+
 /*
  * Reads the Idempotency-Key header into idem.  Returns idem, or NULL when there is none or it is
  * malformed (then *errors says so).
@@ -142,7 +155,7 @@ read_idem(const struct pl_req *req, const json_t *body, struct idem *idem, json_
     free(canon);
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
         snprintf(idem->hash + 2 * i, 3, "%02x", md[i]);
-    idem->key = key;
+    idem->key = scoped_key(req, key);
     return idem;
 }
 

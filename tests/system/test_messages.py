@@ -318,7 +318,7 @@ def test_idempotency_replays_first_response(api, kafka, conv):
     assert r1.header("Idempotent-Replayed") is None and r2.header("Idempotent-Replayed") == "true"
     assert mpsql(f"SELECT count(*) FROM messages WHERE conversation_id = '{conv[0]}'") == "1"
     assert mpsql(f"SELECT status, body = {ps.sql_lit(r1.body.decode())} FROM idempotency WHERE key = "
-                 f"{ps.sql_lit(key)}") == "201|t"
+                 f"{ps.sql_lit(':' + key)}") == "201|t"
     r3 = api.post("/api/messages", dict(body, body="other"), headers={"Idempotency-Key": key})
     assert_validation(r3, "Idempotency-Key")
     cons.wait_for(OUT_CREATED, lambda e: e.key == conv[0])
@@ -335,7 +335,20 @@ def test_idempotency_10_concurrent_same_key_one_row(api, conv):
     assert len({r.body for r in rs}) == 1
     assert sum(r.header("Idempotent-Replayed") == "true" for r in rs) == 9
     assert mpsql(f"SELECT count(*) FROM messages WHERE conversation_id = '{conv[0]}'") == "1"
-    assert mpsql(f"SELECT count(*) FROM idempotency WHERE key = {ps.sql_lit(key)}") == "1"
+    assert mpsql(f"SELECT count(*) FROM idempotency WHERE key = {ps.sql_lit(':' + key)}") == "1"
+
+
+def test_idempotency_key_is_scoped_per_caller(api, conv):
+    """One key sent by two API keys (the gateway's X-Parley-Key-Id) makes two messages."""
+    key = uniq("idem")
+    body = msg_body(conv)
+    a1 = api.post("/api/messages", body, headers={"Idempotency-Key": key, "X-Parley-Key-Id": "aaaa-1"})
+    b1 = api.post("/api/messages", body, headers={"Idempotency-Key": key, "X-Parley-Key-Id": "bbbb-2"})
+    a2 = api.post("/api/messages", body, headers={"Idempotency-Key": key, "X-Parley-Key-Id": "aaaa-1"})
+    assert (a1.status, b1.status, a2.status) == (201, 201, 201)
+    assert a1.json["id"] != b1.json["id"]
+    assert a2.body == a1.body and a2.header("Idempotent-Replayed") == "true"
+    assert mpsql(f"SELECT count(*) FROM messages WHERE conversation_id = '{conv[0]}'") == "2"
 
 
 def test_idempotency_stores_200_of_external_repeat(api, conv):
@@ -353,7 +366,7 @@ def test_idempotency_expired_key_is_reused(api, conv):
     body = msg_body(conv)
     r1 = api.post("/api/messages", body, headers={"Idempotency-Key": key})
     assert r1.status == 201, r1
-    mpsql(f"UPDATE idempotency SET created_at = now() - interval '25 hours' WHERE key = {ps.sql_lit(key)}")
+    mpsql(f"UPDATE idempotency SET created_at = now() - interval '25 hours' WHERE key = {ps.sql_lit(':' + key)}")
     r2 = api.post("/api/messages", dict(body, body="new"), headers={"Idempotency-Key": key})
     assert r2.status == 201 and r2.json["id"] != r1.json["id"] and r2.json["seq"] == 2, r2
 
