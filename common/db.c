@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parley/arena.h"
 #include "parley/err.h"
 #include "parley/log.h"
 
@@ -262,6 +263,19 @@ pl_db_query(PGconn *c, const struct pl_stmt *st, const char *const *params, PGre
         *res = NULL;
         return rc;
     }
+}
+
+int
+pl_db_query_text(PGconn *c, struct pl_arena *a, const struct pl_stmt *st,
+                 const char *const *params, const char **out, struct pl_err *err)
+{
+    PGresult *res = NULL;
+    int rc = pl_db_query(c, st, params, &res, err);
+
+    if (rc == PL_DB_ROW)
+        *out = pl_arena_strndup(a, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    PQclear(res);
+    return rc;
 }
 
 int

@@ -6,7 +6,9 @@
  * the last call, and a reply on the first call closes the connection (0.9.75), so only rejections
  * (a declared body over the limit) are answered early; everything else is answered on the last call.
  * Body chunks are copied into one buffer sized from Content-Length and bounded by max_body before
- * anything is allocated, so a client cannot make the server allocate past the limit.
+ * anything is allocated, so a client cannot make the server allocate past the limit.  A streaming
+ * route (PL_ROUTE_STREAM) is dispatched on the first call instead and its chunks go straight to the
+ * handler's callbacks, so an upload of any size costs no memory here.
  *
  * Every request gets an arena, freed by the completion callback, which also writes the access line
  * and records the request in the per-route metrics.
@@ -32,6 +34,7 @@
 #include "http_int.h"
 #include "parley/arena.h"
 #include "parley/buf.h"
+#include "parley/db.h"
 #include "parley/err.h"
 #include "parley/json.h"
 #include "parley/log.h"
@@ -87,6 +90,11 @@ struct pl_req {
     size_t body_len;
     size_t body_cap;
     bool too_large;
+    pl_chunk_fn *chunk; /* set by pl_req_stream(): body_len then counts streamed bytes */
+    pl_end_fn *end;
+    void *stream_arg;
+    size_t stream_max;
+    bool stream_failed; /* chunk() said stop: discard the rest */
     json_t *json;
     struct header *reply_headers;
     unsigned status;
@@ -166,6 +174,21 @@ pl_req_header(const struct pl_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+PGconn *
+pl_req_db(struct pl_req *req, enum MHD_Result *rc)
+{
+    struct pl_err err = PL_ERR_INIT;
+    PGconn *c = NULL;
+
+    if (req->srv->opts.db == NULL)
+        pl_err_set(&err, 500, "internal", "this binary has no database");
+    else
+        c = pl_db_conn(req->srv->opts.db, &err);
+    if (c == NULL)
+        *rc = pl_reply_err(req, &err);
+    return c;
+}
+
 struct MHD_Connection *
 pl_req_connection(const struct pl_req *req)
 {
@@ -185,19 +208,11 @@ pl_req_reply_header(struct pl_req *req, const char *name, const char *value)
 
 /* ---- replies ---- */
 
-/* Queues body (malloc'd, taken) with status and the standard headers. */
-static enum MHD_Result
-reply_take(struct pl_req *req, unsigned status, char *body, size_t n, const char *ctype)
+enum MHD_Result
+pl_reply_response(struct pl_req *req, unsigned status, struct MHD_Response *resp, size_t bytes)
 {
-    struct MHD_Response *resp;
     enum MHD_Result rc;
 
-    resp = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
-    if (resp == NULL) {
-        free(body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (req->request_id != NULL)
         MHD_add_response_header(resp, "X-Request-Id", req->request_id);
     for (struct header *h = req->reply_headers; h != NULL; h = h->next)
@@ -205,10 +220,25 @@ reply_take(struct pl_req *req, unsigned status, char *body, size_t n, const char
     if (atomic_load(&req->srv->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     req->status = status;
-    req->bytes = n;
+    req->bytes = bytes;
     rc = MHD_queue_response(req->conn, status, resp);
     MHD_destroy_response(resp);
     return rc;
+}
+
+/* Queues body (malloc'd, taken) with status and the standard headers. */
+static enum MHD_Result
+reply_take(struct pl_req *req, unsigned status, char *body, size_t n, const char *ctype)
+{
+    struct MHD_Response *resp;
+
+    resp = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    return pl_reply_response(req, status, resp, n);
 }
 
 enum MHD_Result
@@ -310,7 +340,10 @@ h_readyz(struct pl_req *req)
     static const char ok[] = "{\"status\":\"ready\"}";
     const struct pl_server *srv = req->srv;
 
-    if (srv->opts.ready != NULL && !srv->opts.ready(srv->opts.ctx))
+    bool ready = srv->opts.ready != NULL ? srv->opts.ready(srv->opts.ctx)
+                 : srv->opts.db == NULL || pl_db_ready(srv->opts.db);
+
+    if (!ready)
         return pl_reply_error(req, 503, "not_ready", "database not reachable or not migrated");
     return pl_reply_json_text(req, 200, ok, sizeof(ok) - 1);
 }
@@ -530,6 +563,71 @@ dispatch(struct pl_req *req)
     return route->fn(req);
 }
 
+enum MHD_Result
+pl_req_stream(struct pl_req *req, size_t max, pl_chunk_fn *chunk, pl_end_fn *end, void *arg)
+{
+    req->chunk = chunk;
+    req->end = end;
+    req->stream_arg = arg;
+    req->stream_max = max;
+    return MHD_YES;
+}
+
+static bool
+is_stream_route(const struct pl_req *req)
+{
+    return req->found == PL_MATCH_FOUND &&
+           (req->srv->router.routes[req->match.index].route->flags & PL_ROUTE_STREAM);
+}
+
+/* First call of a streaming route: the handler rejects (a reply) or accepts (pl_req_stream). */
+static enum MHD_Result
+stream_start(struct pl_req *req, unsigned long long declared)
+{
+    struct pl_err err = PL_ERR_INIT;
+    enum MHD_Result rc;
+
+    pl_log_set_request_id(req->request_id);
+    rc = dispatch(req);
+    pl_log_set_request_id(NULL);
+    if (req->status != 0)
+        return rc; /* rejected early: MHD closes the connection after it */
+    PL_ASSERT(req->end != NULL);
+    if (pl_body_check(req->stream_max, declared, &err) != PL_OK)
+        return pl_reply_err(req, &err);
+    return MHD_YES;
+}
+
+/* Hands one chunk to the handler, or discards it once the body failed or is too large. */
+static void
+stream_append(struct pl_req *req, const char *data, size_t n)
+{
+    if (req->too_large || req->stream_failed)
+        return;
+    if (n > req->stream_max - req->body_len) {
+        req->too_large = true;
+        return;
+    }
+    req->body_len += n;
+    pl_log_set_request_id(req->request_id);
+    if (req->chunk(req, req->stream_arg, data, n) != PL_OK)
+        req->stream_failed = true;
+    pl_log_set_request_id(NULL);
+}
+
+/* Last call of a streaming route: 413 from here, anything else from the handler. */
+static enum MHD_Result
+stream_end(struct pl_req *req)
+{
+    struct pl_err err = PL_ERR_INIT;
+
+    if (req->too_large) {
+        pl_body_check(req->stream_max, (uint64_t)req->stream_max + 1, &err);
+        return pl_reply_err(req, &err);
+    }
+    return req->end(req, req->stream_arg);
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
            const char *version, const char *upload, size_t *upload_size, void **req_cls)
@@ -545,6 +643,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         unsigned long long len = cl != NULL ? strtoull(cl, NULL, 10) : 0;
 
         *req_cls = req = req_new(srv, conn, method, url);
+        if (is_stream_route(req))
+            return stream_start(req, len);
         if (pl_body_check(srv->opts.max_body, len, &err) != PL_OK)
             return pl_reply_err(req, &err); /* early: MHD closes the connection after it */
         if (len > 0)
@@ -552,12 +652,15 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         return MHD_YES;
     }
     if (*upload_size > 0) { /* a chunk: replies are refused here */
-        body_append(req, upload, *upload_size);
+        if (req->end != NULL)
+            stream_append(req, upload, *upload_size);
+        else
+            body_append(req, upload, *upload_size);
         *upload_size = 0;
         return MHD_YES;
     }
     pl_log_set_request_id(req->request_id);
-    rc = dispatch(req);
+    rc = req->end != NULL ? stream_end(req) : dispatch(req);
     pl_log_set_request_id(NULL);
     return rc;
 }

@@ -38,8 +38,9 @@ pl_stub_main(const char *service, const char *default_port)
     if (pl_cfg_load(vars, &cfg) != PL_OK || (level = pl_log_level_parse(cfg.log_level)) < 0)
         pl_fatal("invalid configuration (see the lines above)");
     pl_log_init(service, (enum pl_log_level)level);
-    srv = pl_server_start(&(struct pl_server_opts){ service, (uint16_t)cfg.port, 2, 1 << 20, NULL,
-                                                    no_routes, NULL, NULL },
+    srv = pl_server_start(&(struct pl_server_opts){ .service = service, .port = (uint16_t)cfg.port,
+                                                    .threads = 2, .max_body = 1 << 20,
+                                                    .routes = no_routes },
                           &err);
     if (srv == NULL)
         pl_fatal("%s", err.msg);

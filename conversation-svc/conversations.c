@@ -31,18 +31,6 @@ static const struct pl_field patch_fields[] = {
     { NULL, 0, false, false, 0, 0 },
 };
 
-PGconn *
-conv_db_or_reply(struct pl_req *req, enum MHD_Result *rc)
-{
-    const struct svc_ctx *ctx = pl_req_ctx(req);
-    struct pl_err err = PL_ERR_INIT;
-    PGconn *db = pl_db_conn(ctx->db, &err);
-
-    if (db == NULL)
-        *rc = pl_reply_err(req, &err);
-    return db;
-}
-
 static enum MHD_Result
 reply_conversation(struct pl_req *req, int rc, unsigned status, const char *json,
                    const struct pl_err *err)
@@ -138,7 +126,7 @@ conv_conversations_create(struct pl_req *req)
     if (conv_customers_check(req, in.customers, in.ncustomers, "participants", &errors, &err) !=
         PL_OK)
         return errors != NULL ? pl_reply_invalid(req, errors) : pl_reply_err(req, &err);
-    if ((db = conv_db_or_reply(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     r = conv_db_conversation_create(db, pl_req_arena(req), &in, &json, &created, &err);
     return reply_conversation(req, r, created ? 201 : 200, json, &err);
@@ -155,7 +143,7 @@ conv_conversations_get(struct pl_req *req)
 
     if (!pl_uuid_valid(id))
         return reply_conversation(req, PL_DB_NONE, 0, NULL, &err);
-    if ((db = conv_db_or_reply(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     r = conv_db_conversation_get(db, pl_req_arena(req), id, &json, &err);
     return reply_conversation(req, r, 200, json, &err);
@@ -187,7 +175,7 @@ conv_conversations_update(struct pl_req *req)
     in.subject = json_string_value(subject); /* NULL for JSON null */
     meta = json_object_get(body, "metadata");
     in.metadata = json_is_object(meta) ? pl_json_dump(pl_req_arena(req), meta) : NULL;
-    if ((db = conv_db_or_reply(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     r = conv_db_conversation_patch(db, pl_req_arena(req), id, &in, &json, &err);
     return reply_conversation(req, r, 200, json, &err);
@@ -236,7 +224,7 @@ conv_conversations_list(struct pl_req *req)
     read_filter(req, &f, &errors);
     if (errors != NULL)
         return pl_reply_invalid(req, errors);
-    if ((db = conv_db_or_reply(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     f.limit = pg.per_page;
     f.offset = pl_page_offset(&pg);

@@ -122,20 +122,6 @@ static const struct pl_stmt touch = {
     2,
 };
 
-/* Runs a statement returning one JSON column; copies the first row's value into the arena. */
-static int
-query_json(PGconn *db, struct pl_arena *a, const struct pl_stmt *st, const char *const *params,
-           const char **json, struct pl_err *err)
-{
-    PGresult *res = NULL;
-    int rc = pl_db_query(db, st, params, &res, err);
-
-    if (rc == PL_DB_ROW)
-        *json = pl_arena_strndup(a, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
-    PQclear(res);
-    return rc;
-}
-
 /* "{a,b,c}": a uuid[] literal of ids[0..n), in the arena. */
 static const char *
 uuid_array(struct pl_arena *a, const char *const *ids, int n)
@@ -197,10 +183,10 @@ conv_db_conversation_create(PGconn *db, struct pl_arena *a, const struct convers
     for (int attempt = 0; attempt < CREATE_TRIES && rc == PL_DB_NONE; attempt++) {
         pl_uuid_v7(id);
         pl_uuid_v7(event_id);
-        rc = query_json(db, a, &create, params, json, err);
+        rc = pl_db_query_text(db, a, &create, params, json, err);
         *created = rc == PL_DB_ROW;
         if (rc == PL_DB_NONE && key != NULL)
-            rc = query_json(db, a, &open_direct, &key, json, err);
+            rc = pl_db_query_text(db, a, &open_direct, &key, json, err);
     }
     if (rc == PL_DB_NONE) {
         pl_err_set(err, 503, "conflict_retry", "the conversation changed meanwhile; try again");
@@ -215,7 +201,7 @@ conv_db_conversation_get(PGconn *db, struct pl_arena *a, const char *id, const c
 {
     const char *params[] = { id };
 
-    return query_json(db, a, &by_id, params, json, err);
+    return pl_db_query_text(db, a, &by_id, params, json, err);
 }
 
 int
@@ -230,7 +216,7 @@ conv_db_conversation_patch(PGconn *db, struct pl_arena *a, const char *id,
     int rc;
 
     pl_uuid_v7(event_id);
-    rc = query_json(db, a, &patch, params, json, err);
+    rc = pl_db_query_text(db, a, &patch, params, json, err);
     if (rc == PL_DB_FAIL && err->status == 409)
         pl_err_set(err, 409, "conflict", "another open direct conversation exists between these "
                    "participants");

@@ -21,14 +21,6 @@ static const struct pl_cfg_var conv_vars[] = {
     { NULL, 0, 0, NULL, 0, 0, false, false },
 };
 
-static bool
-ready(void *arg)
-{
-    const struct svc_ctx *ctx = arg;
-
-    return pl_db_ready(ctx->db);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -52,9 +44,12 @@ main(int argc, char **argv)
         return 0;
     pl_client_global_init(cfg.c.service_token); /* before any thread starts */
     ctx.db = pl_db_new(cfg.c.database_url);
-    srv = pl_server_start(&(struct pl_server_opts){ CONV_SERVICE, (uint16_t)cfg.c.port,
-                                                    (unsigned)cfg.c.http_threads, cfg.c.max_body,
-                                                    cfg.c.service_token, conv_routes, &ctx, ready },
+    srv = pl_server_start(&(struct pl_server_opts){ .service = CONV_SERVICE,
+                                                    .port = (uint16_t)cfg.c.port,
+                                                    .threads = (unsigned)cfg.c.http_threads,
+                                                    .max_body = cfg.c.max_body,
+                                                    .service_token = cfg.c.service_token,
+                                                    .routes = conv_routes, .ctx = &ctx, .db = ctx.db },
                           &err);
     if (srv == NULL)
         pl_fatal("%s", err.msg);

@@ -76,7 +76,7 @@ conv_participants_add(struct pl_req *req)
     customer = json_string_value(json_object_get(body, "customer_id"));
     if (conv_customers_check(req, &customer, 1, "customer_id", &errors, &err) != PL_OK)
         return errors != NULL ? pl_reply_invalid(req, errors) : pl_reply_err(req, &err);
-    if ((db = conv_db_or_reply(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     r = conv_db_participant_add(db, pl_req_arena(req), id, customer, role ? role : "member", &json,
                                 &err);
@@ -97,7 +97,7 @@ conv_participants_remove(struct pl_req *req)
         return not_found(req, true);
     if (!pl_uuid_valid(customer))
         return not_found(req, false);
-    if ((db = conv_db_or_reply(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     r = conv_db_participant_remove(db, pl_req_arena(req), id, customer, &json, &err);
     return reply_participant(req, r, 200, json, &err);
@@ -117,7 +117,7 @@ conv_participants_get(struct pl_req *req)
         return not_found(req, true);
     if (!pl_uuid_valid(customer))
         return not_found(req, false);
-    if ((db = conv_db_or_reply(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     r = conv_db_participant_get(db, pl_req_arena(req), id, customer, &json, &err);
     if (r == PL_DB_ROW)

@@ -75,8 +75,6 @@ enum MHD_Result conv_participants_add(struct pl_req *req);
 enum MHD_Result conv_participants_get(struct pl_req *req);
 enum MHD_Result conv_participants_remove(struct pl_req *req);
 
-/* Shared by the handlers: the thread's connection, or a 503 already sent through *rc. */
-PGconn *conv_db_or_reply(struct pl_req *req, enum MHD_Result *rc);
 
 /*
  * Asks customer-svc (one call) which of ids[0..n) exist.  Returns PL_OK when all do.  Otherwise

@@ -27,19 +27,6 @@ static const struct pl_field patch_fields[] = {
     { NULL, 0, false, false, 0, 0 },
 };
 
-/* The thread's connection, or a 503 already sent through *rc. */
-static PGconn *
-db_or_reply(struct pl_req *req, enum MHD_Result *rc)
-{
-    const struct svc_ctx *ctx = pl_req_ctx(req);
-    struct pl_err err = PL_ERR_INIT;
-    PGconn *db = pl_db_conn(ctx->db, &err);
-
-    if (db == NULL)
-        *rc = pl_reply_err(req, &err);
-    return db;
-}
-
 static enum MHD_Result
 reply_customer(struct pl_req *req, int rc, unsigned status, const char *json,
                const struct pl_err *err)
@@ -78,7 +65,7 @@ cust_customers_create(struct pl_req *req)
 
     if (!pl_json_check(body, create_fields, &errors))
         return pl_reply_invalid(req, errors);
-    if ((db = db_or_reply(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     in.external_type = json_string_value(json_object_get(body, "external_type"));
     in.external_id = json_string_value(json_object_get(body, "external_id"));
@@ -98,7 +85,7 @@ cust_customers_get(struct pl_req *req)
 
     if (!pl_uuid_valid(id))
         return reply_customer(req, PL_DB_NONE, 0, NULL, &err);
-    if ((db = db_or_reply(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     r = cust_db_customer_get(db, pl_req_arena(req), id, &json, &err);
     return reply_customer(req, r, 200, json, &err);
@@ -114,7 +101,7 @@ cust_customers_get_external(struct pl_req *req)
     PGconn *db;
     int r;
 
-    if ((db = db_or_reply(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     r = cust_db_customer_get_external(db, pl_req_arena(req), type, ext, &json, &err);
     return reply_customer(req, r, 200, json, &err);
@@ -136,7 +123,7 @@ cust_customers_update(struct pl_req *req)
         return reply_customer(req, PL_DB_NONE, 0, NULL, &err);
     if (!pl_json_check(body, patch_fields, &errors))
         return pl_reply_invalid(req, errors);
-    if ((db = db_or_reply(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     read_input(req, body, &in);
     r = cust_db_customer_patch(db, pl_req_arena(req), id, &in, &json, &err);
@@ -203,7 +190,7 @@ cust_customers_list(struct pl_req *req)
         f.ids = ids_literal(req, ids, &errors);
     if (errors != NULL)
         return pl_reply_invalid(req, errors);
-    if ((db = db_or_reply(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     f.external_type = filter_arg(req, "external_type");
     f.external_id = filter_arg(req, "external_id");

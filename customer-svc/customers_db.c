@@ -83,20 +83,6 @@ static const struct pl_stmt count = {
     4,
 };
 
-/* Runs a statement returning one JSON column; copies the first row's value into the arena. */
-static int
-query_json(PGconn *db, struct pl_arena *a, const struct pl_stmt *st, const char *const *params,
-           int col, const char **json, struct pl_err *err)
-{
-    PGresult *res = NULL;
-    int rc = pl_db_query(db, st, params, &res, err);
-
-    if (rc == PL_DB_ROW)
-        *json = pl_arena_strndup(a, PQgetvalue(res, 0, col), (size_t)PQgetlength(res, 0, col));
-    PQclear(res);
-    return rc;
-}
-
 int
 cust_db_customer_upsert(PGconn *db, struct pl_arena *a, const struct customer_input *in,
                         const char **json, bool *created, struct pl_err *err)
@@ -124,7 +110,7 @@ cust_db_customer_upsert(PGconn *db, struct pl_arena *a, const struct customer_in
      * concurrent upsert after this statement's snapshot.  A new statement sees it.
      */
     *created = false;
-    rc = query_json(db, a, &by_identity, ident, 0, json, err);
+    rc = pl_db_query_text(db, a, &by_identity, ident, json, err);
     if (rc == PL_DB_NONE) { /* cannot happen: customers are never deleted */
         pl_err_set(err, 500, "internal", "customer vanished during upsert");
         rc = PL_DB_FAIL;
@@ -138,7 +124,7 @@ cust_db_customer_get(PGconn *db, struct pl_arena *a, const char *id, const char 
 {
     const char *params[] = { id };
 
-    return query_json(db, a, &by_id, params, 0, json, err);
+    return pl_db_query_text(db, a, &by_id, params, json, err);
 }
 
 int
@@ -147,7 +133,7 @@ cust_db_customer_get_external(PGconn *db, struct pl_arena *a, const char *type,
 {
     const char *params[] = { type, external_id };
 
-    return query_json(db, a, &by_identity, params, 0, json, err);
+    return pl_db_query_text(db, a, &by_identity, params, json, err);
 }
 
 int
@@ -161,7 +147,7 @@ cust_db_customer_patch(PGconn *db, struct pl_arena *a, const char *id,
     int rc;
 
     pl_uuid_v7(event_id);
-    rc = query_json(db, a, &patch, params, 0, json, err);
+    rc = pl_db_query_text(db, a, &patch, params, json, err);
     if (rc != PL_DB_NONE)
         return rc;
     return cust_db_customer_get(db, a, id, json, err); /* unchanged, or unknown */

@@ -16,14 +16,6 @@ static const struct pl_cfg_var cust_vars[] = {
     { NULL, 0, 0, NULL, 0, 0, false, false },
 };
 
-static bool
-ready(void *arg)
-{
-    const struct svc_ctx *ctx = arg;
-
-    return pl_db_ready(ctx->db);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -44,9 +36,12 @@ main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "--migrate-only") == 0)
         return 0;
     ctx.db = pl_db_new(cfg.c.database_url);
-    srv = pl_server_start(&(struct pl_server_opts){ CUST_SERVICE, (uint16_t)cfg.c.port,
-                                                    (unsigned)cfg.c.http_threads, cfg.c.max_body,
-                                                    cfg.c.service_token, cust_routes, &ctx, ready },
+    srv = pl_server_start(&(struct pl_server_opts){ .service = CUST_SERVICE,
+                                                    .port = (uint16_t)cfg.c.port,
+                                                    .threads = (unsigned)cfg.c.http_threads,
+                                                    .max_body = cfg.c.max_body,
+                                                    .service_token = cfg.c.service_token,
+                                                    .routes = cust_routes, .ctx = &ctx, .db = ctx.db },
                           &err);
     if (srv == NULL)
         pl_fatal("%s", err.msg);

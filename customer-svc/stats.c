@@ -11,12 +11,14 @@
 enum MHD_Result
 cust_stats_channels(struct pl_req *req)
 {
-    const struct svc_ctx *ctx = pl_req_ctx(req);
     struct pl_err err = PL_ERR_INIT;
     const char *json = NULL;
-    PGconn *db = pl_db_conn(ctx->db, &err);
+    enum MHD_Result rc;
+    PGconn *db = pl_req_db(req, &rc);
 
-    if (db == NULL || cust_db_stats_channels(db, pl_req_arena(req), &json, &err) < 0)
+    if (db == NULL)
+        return rc;
+    if (cust_db_stats_channels(db, pl_req_arena(req), &json, &err) < 0)
         return pl_reply_err(req, &err);
     return pl_reply_json_text(req, 200, json, strlen(json));
 }

@@ -19,14 +19,6 @@ static const struct pl_cfg_var msg_vars[] = {
     { NULL, 0, 0, NULL, 0, 0, false, false },
 };
 
-static bool
-ready(void *arg)
-{
-    const struct svc_ctx *ctx = arg;
-
-    return pl_db_ready(ctx->db);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -49,9 +41,12 @@ main(int argc, char **argv)
     pl_client_global_init(cfg.c.service_token); /* before any thread starts */
     ctx.db = pl_db_new(cfg.c.database_url);
     ctx.parts = msg_part_cache_new();
-    srv = pl_server_start(&(struct pl_server_opts){ MSG_SERVICE, (uint16_t)cfg.c.port,
-                                                    (unsigned)cfg.c.http_threads, cfg.c.max_body,
-                                                    cfg.c.service_token, msg_routes, &ctx, ready },
+    srv = pl_server_start(&(struct pl_server_opts){ .service = MSG_SERVICE,
+                                                    .port = (uint16_t)cfg.c.port,
+                                                    .threads = (unsigned)cfg.c.http_threads,
+                                                    .max_body = cfg.c.max_body,
+                                                    .service_token = cfg.c.service_token,
+                                                    .routes = msg_routes, .ctx = &ctx, .db = ctx.db },
                           &err);
     if (srv == NULL)
         pl_fatal("%s", err.msg);

@@ -50,19 +50,6 @@ static const struct pl_field update_fields[] = {
 
 static atomic_uint keyed_creates;
 
-/* The thread's connection, or a 503 already sent through *rc. */
-static PGconn *
-db_or_reply(struct pl_req *req, enum MHD_Result *rc)
-{
-    const struct svc_ctx *ctx = pl_req_ctx(req);
-    struct pl_err err = PL_ERR_INIT;
-    PGconn *db = pl_db_conn(ctx->db, &err);
-
-    if (db == NULL)
-        *rc = pl_reply_err(req, &err);
-    return db;
-}
-
 static enum MHD_Result
 reply_message(struct pl_req *req, int rc, unsigned status, const char *json,
               const struct pl_err *err)
@@ -202,7 +189,7 @@ msg_messages_create(struct pl_req *req)
         idem = read_idem(req, body, &key, &errors);
     if (errors != NULL)
         return pl_reply_invalid(req, errors);
-    if ((db = db_or_reply(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     if (idem != NULL && replayed(req, db, idem, &rc))
         return rc;
@@ -229,7 +216,7 @@ msg_messages_get(struct pl_req *req)
 
     if (!pl_uuid_valid(id))
         return reply_message(req, PL_DB_NONE, 0, NULL, &err);
-    if ((db = db_or_reply(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     r = msg_db_message_get(db, pl_req_arena(req), id, &json, &err);
     return reply_message(req, r, 200, json, &err);
@@ -272,7 +259,7 @@ update_and_reply(struct pl_req *req, const struct message_update *u)
     PGconn *db;
     int r;
 
-    if ((db = db_or_reply(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     r = msg_db_message_update(db, pl_req_arena(req), u, &json, &err);
     return reply_message(req, r, 200, json, &err);
@@ -317,7 +304,7 @@ msg_messages_history(struct pl_req *req)
 
     if (!pl_uuid_valid(id))
         return reply_message(req, PL_DB_NONE, 0, NULL, &err);
-    if ((db = db_or_reply(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     r = msg_db_message_history(db, pl_req_arena(req), id, &json, &err);
     return reply_message(req, r, 200, json, &err);
@@ -398,7 +385,7 @@ msg_conversation_messages(struct pl_req *req)
         pl_json_error_add(&errors, field, "%s", why);
         return pl_reply_invalid(req, errors);
     }
-    if ((db = db_or_reply(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     if (c.mode == MSG_LIST_PAGE)
         return list_page(req, db, id);

@@ -194,20 +194,6 @@ dup_value(struct pl_arena *a, const PGresult *res, int row, int col)
     return pl_arena_strndup(a, PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col));
 }
 
-/* Runs a statement returning one JSON column; copies the first row's value into the arena. */
-static int
-query_json(PGconn *db, struct pl_arena *a, const struct pl_stmt *st, const char *const *params,
-           const char **json, struct pl_err *err)
-{
-    PGresult *res = NULL;
-    int rc = pl_db_query(db, st, params, &res, err);
-
-    if (rc == PL_DB_ROW)
-        *json = dup_value(a, res, 0, 0);
-    PQclear(res);
-    return rc;
-}
-
 /* Runs a write whose result rows do not matter. */
 static int
 exec_stmt(PGconn *db, const struct pl_stmt *st, const char *const *params, struct pl_err *err)
@@ -241,7 +227,7 @@ create_once(PGconn *db, struct pl_arena *a, const struct message_input *in, bool
     pl_uuid_v7(id);
     pl_uuid_v7(event_id);
     *status = 201;
-    rc = query_json(db, a, &create, params, json, err);
+    rc = pl_db_query_text(db, a, &create, params, json, err);
     if (rc == PL_DB_FAIL && err->status == 409) { /* lost a race for the channel identity */
         if (in_tx)
             return PL_DB_RETRY;
@@ -250,7 +236,7 @@ create_once(PGconn *db, struct pl_arena *a, const struct message_input *in, bool
     if (rc != PL_DB_NONE)
         return rc;
     *status = 200;
-    rc = query_json(db, a, &by_external, ident, json, err);
+    rc = pl_db_query_text(db, a, &by_external, ident, json, err);
     if (rc == PL_DB_NONE) { /* cannot happen: messages are never deleted */
         pl_err_set(err, 500, "internal", "message vanished during create");
         rc = PL_DB_FAIL;
@@ -353,7 +339,7 @@ msg_db_message_get(PGconn *db, struct pl_arena *a, const char *id, const char **
 {
     const char *params[] = { id };
 
-    return query_json(db, a, &by_id, params, json, err);
+    return pl_db_query_text(db, a, &by_id, params, json, err);
 }
 
 /* Writes the decided change; prev is the status before it. */
@@ -369,7 +355,7 @@ apply_update(PGconn *db, struct update_tx *t, const char *id, const char *conver
 
     pl_uuid_v7(ev_updated);
     pl_uuid_v7(ev_status);
-    return query_json(db, t->a, &update, params, &t->json, err);
+    return pl_db_query_text(db, t->a, &update, params, &t->json, err);
 }
 
 static int
@@ -408,7 +394,7 @@ update_tx_fn(PGconn *db, void *arg, struct pl_err *err)
     if (!body_changed && status == NULL) { /* nothing moves forward: answer the current state */
         const char *params[] = { id };
 
-        rc = query_json(db, t->a, &by_id, params, &t->json, err);
+        rc = pl_db_query_text(db, t->a, &by_id, params, &t->json, err);
         goto out;
     }
     rc = apply_update(db, t, id, conv, body_changed, status, prev, err);
@@ -435,7 +421,7 @@ msg_db_message_history(PGconn *db, struct pl_arena *a, const char *id, const cha
 {
     const char *params[] = { id };
 
-    return query_json(db, a, &history, params, json, err);
+    return pl_db_query_text(db, a, &history, params, json, err);
 }
 
 int

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct pl_arena;
 struct pl_err;
 
 enum pl_db_rc { PL_DB_FAIL = -2, PL_DB_RETRY = -1, PL_DB_NONE = 0, PL_DB_ROW = 1 };
@@ -58,6 +59,12 @@ long pl_db_open_count(void);
  */
 int pl_db_query(PGconn *c, const struct pl_stmt *st, const char *const *params, PGresult **res,
                 struct pl_err *err);
+/*
+ * Like pl_db_query for a statement whose first column is text (typically a JSON document): on
+ * PL_DB_ROW copies the first row's value into the arena as *out.  Returns as pl_db_query.
+ */
+int pl_db_query_text(PGconn *c, struct pl_arena *a, const struct pl_stmt *st,
+                     const char *const *params, const char **out, struct pl_err *err);
 /* Runs one-off SQL without parameters (BEGIN, COMMIT...).  Returns PL_OK or PL_ERR. */
 int pl_db_exec_simple(PGconn *c, const char *sql, struct pl_err *err);
 

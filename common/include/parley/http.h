@@ -14,12 +14,14 @@
 #define PARLEY_HTTP_H
 
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <microhttpd.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct pl_arena;
+struct pl_db;
 struct pl_err;
 struct pl_req;
 struct pl_server;
@@ -31,6 +33,7 @@ typedef bool pl_ready_fn(void *ctx);
 enum pl_route_flags {
     PL_ROUTE_PUBLIC = 1 << 0, /* no X-Service-Token needed */
     PL_ROUTE_JSON = 1 << 1,   /* takes a JSON body, parsed before the handler runs */
+    PL_ROUTE_STREAM = 1 << 2, /* streams its body: see pl_req_stream() */
 };
 
 struct pl_route {
@@ -50,7 +53,8 @@ struct pl_server_opts {
     const char *service_token;    /* required on non-public routes; NULL disables the check */
     const struct pl_route *routes; /* terminated by a zero entry; must outlive the server */
     void *ctx;                    /* handed to handlers through pl_req_ctx() */
-    pl_ready_fn *ready;           /* NULL: always ready */
+    pl_ready_fn *ready;           /* NULL: ready when db is (or always, without db) */
+    struct pl_db *db;             /* the binary's database, for pl_req_db() and /readyz; or NULL */
 };
 
 /* Starts serving.  Returns NULL and fills err when the port cannot be bound. */
@@ -74,6 +78,11 @@ json_t *pl_req_json(const struct pl_req *req);
 const char *pl_req_param(const struct pl_req *req, const char *name);
 /* Decoded query argument, or NULL. */
 const char *pl_req_query(const struct pl_req *req, const char *name);
+/*
+ * The calling thread's connection to the server's database, or NULL after a 503 reply has been
+ * queued, whose result is then in *rc for the handler to return.
+ */
+PGconn *pl_req_db(struct pl_req *req, enum MHD_Result *rc);
 /* Request header (case-insensitive), or NULL. */
 const char *pl_req_header(const struct pl_req *req, const char *name);
 
@@ -94,6 +103,29 @@ enum MHD_Result pl_reply_error(struct pl_req *req, unsigned status, const char *
 enum MHD_Result pl_reply_err(struct pl_req *req, const struct pl_err *err);
 /* 422 validation_failed with errors (taken) as the "errors" member. */
 enum MHD_Result pl_reply_invalid(struct pl_req *req, json_t *errors);
+
+/*
+ * Replies with a response the caller built (a file, an empty 304); takes resp.  The headers set
+ * with pl_req_reply_header() and X-Request-Id are added; bytes is the body size for the access log.
+ */
+enum MHD_Result pl_reply_response(struct pl_req *req, unsigned status, struct MHD_Response *resp,
+                                  size_t bytes);
+
+/*
+ * Streamed request bodies.  The handler of a PL_ROUTE_STREAM route runs as soon as the headers are
+ * in (after routing and the service token check), before any body byte, and either rejects the
+ * request with a reply (MHD then closes the connection unread) or accepts the body by returning
+ * pl_req_stream().  The body is then never buffered: chunk() gets each piece in order as it
+ * arrives, and end() runs once the whole body is in and must reply.  When chunk() returns PL_ERR
+ * the rest of the body is read and discarded and end() still runs.  A body over max bytes is
+ * answered 413 by the server: at once when Content-Length declares it, else after draining, and
+ * then end() does not run (clean up with pl_arena_defer(), which also covers aborted requests).
+ * Both callbacks run on the request's thread with its request id set for logging.
+ */
+typedef int pl_chunk_fn(struct pl_req *req, void *arg, const char *data, size_t n);
+typedef enum MHD_Result pl_end_fn(struct pl_req *req, void *arg);
+enum MHD_Result pl_req_stream(struct pl_req *req, size_t max, pl_chunk_fn *chunk, pl_end_fn *end,
+                              void *arg);
 
 /* Builds the error envelope (new reference); exposed for tests and for non-HTTP callers. */
 json_t *pl_error_body(const char *code, const char *message, json_t *errors);
