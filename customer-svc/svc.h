@@ -24,7 +24,6 @@ struct cust_cfg {
 
 struct svc_ctx {
     const struct cust_cfg *cfg;
-    struct pl_db *db;
 };
 
 /* An upsert or a patch.  Strings borrowed from the request body. */

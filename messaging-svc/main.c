@@ -1,15 +1,10 @@
 /*
- * main.c - messaging-svc: config → migrations → database → outbox relay → HTTP → SIGTERM → drain.
+ * main.c - messaging-svc: config → migrations → participant cache → database → HTTP → outbox
+ * relay → SIGTERM → drain.
  */
 #include <stddef.h>
-#include <string.h>
 
-#include "parley/client.h"
-#include "parley/db.h"
-#include "parley/err.h"
-#include "parley/log.h"
-#include "parley/outbox.h"
-#include "parley/proc.h"
+#include "parley/service.h"
 #include "svc.h"
 
 static const struct pl_cfg_var msg_vars[] = {
@@ -23,44 +18,14 @@ int
 main(int argc, char **argv)
 {
     static struct msg_cfg cfg;
-    struct svc_ctx ctx = { &cfg, NULL, NULL };
-    struct pl_err err = PL_ERR_INIT;
-    struct pl_outbox *ob;
-    struct pl_server *srv;
-    int level, sig;
+    struct svc_ctx ctx = { &cfg, NULL };
+    struct pl_service svc;
 
-    pl_proc_block_signals();
-    pl_log_init(MSG_SERVICE, PL_LOG_INFO);
-    if (pl_cfg_load(msg_vars, &cfg) != PL_OK || (level = pl_log_level_parse(cfg.c.log_level)) < 0)
-        pl_fatal("invalid configuration (see the lines above)");
-    pl_log_init(MSG_SERVICE, (enum pl_log_level)level);
-    if (pl_db_migrate(cfg.c.database_url, pl_svc_migrations, pl_svc_migrations_count, &err) != PL_OK)
-        pl_fatal("could not migrate the database: %s", err.msg);
-    if (argc > 1 && strcmp(argv[1], "--migrate-only") == 0)
-        return 0;
-    pl_client_global_init(cfg.c.service_token); /* before any thread starts */
-    ctx.db = pl_db_new(cfg.c.database_url);
+    pl_service_init(&svc, MSG_SERVICE, msg_vars, &cfg, &cfg.c, argc, argv);
     ctx.parts = msg_part_cache_new();
-    srv = pl_server_start(&(struct pl_server_opts){ .service = MSG_SERVICE,
-                                                    .port = (uint16_t)cfg.c.port,
-                                                    .threads = (unsigned)cfg.c.http_threads,
-                                                    .max_body = cfg.c.max_body,
-                                                    .service_token = cfg.c.service_token,
-                                                    .routes = msg_routes, .ctx = &ctx, .db = ctx.db },
-                          &err);
-    if (srv == NULL)
-        pl_fatal("%s", err.msg);
-    pl_outbox_set_source(MSG_SERVICE);
-    if ((ob = pl_outbox_start(ctx.db, cfg.c.kafka_brokers, &err)) == NULL)
-        pl_fatal("%s", err.msg);
-    pl_log_info("listening on port %u", pl_server_port(srv));
-    sig = pl_proc_wait_signal(); /* not inside pl_log_info: its arguments may go unevaluated */
-    pl_log_info("received signal %d, draining", sig);
-    pl_server_drain_and_free(srv, 10000);
-    pl_outbox_stop(ob, 5000);
+    pl_service_start(&svc, msg_routes, &ctx);
+    pl_service_wait(&svc);
+    pl_service_close(&svc);
     msg_part_cache_free(ctx.parts);
-    pl_db_free(ctx.db);
-    pl_log_info("stopped");
-    pl_log_flush();
     return 0;
 }

@@ -31,7 +31,6 @@ struct msg_cfg {
 
 struct svc_ctx {
     const struct msg_cfg *cfg;
-    struct pl_db *db;
     struct msg_part_cache *parts;
 };
 
