@@ -23,6 +23,7 @@
 #include "parley/log.h"
 
 #define MAX_PREPARED 64
+#define STATEMENT_TIMEOUT "5s"
 
 struct pl_db {
     char *conninfo;
@@ -76,9 +77,15 @@ pl_db_free(struct pl_db *db)
 static PGconn *
 connect_db(const char *conninfo)
 {
+    /*
+     * A request's statement may not run longer than STATEMENT_TIMEOUT: with one pool thread per
+     * CPU, a runaway query would otherwise hold a thread, and the requests queued behind it,
+     * indefinitely.  It fails with 57014, answered 504.
+     */
     static const char *const keys[] = { "dbname", "connect_timeout", "fallback_application_name",
-                                         NULL };
-    const char *vals[] = { conninfo, "5", program_invocation_short_name, NULL };
+                                         "options", NULL };
+    const char *vals[] = { conninfo, "5", program_invocation_short_name,
+                           "-c statement_timeout=" STATEMENT_TIMEOUT, NULL };
     PGconn *c = PQconnectdbParams(keys, vals, 1);
 
     if (PQstatus(c) != CONNECTION_OK) {

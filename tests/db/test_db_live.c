@@ -107,6 +107,21 @@ test_unique_violation_is_409(void **state)
     assert_string_equal(err.code, "conflict");
 }
 
+/* A request's statement is cut off after the statement timeout and answered 504. */
+static void
+test_runaway_statement_is_504(void **state)
+{
+    static const struct pl_stmt sleepy = { "t_sleepy", "SELECT pg_sleep(30)", 0 };
+    struct pl_err err = PL_ERR_INIT;
+    PGconn *c = pl_db_conn(db, &err);
+    PGresult *res = NULL;
+
+    (void)state;
+    assert_int_equal(pl_db_query(c, &sleepy, NULL, &res, &err), PL_DB_FAIL);
+    assert_int_equal(err.status, 504);
+    assert_string_equal(err.code, "database_timeout");
+}
+
 static void
 test_killed_connection_is_replaced(void **state)
 {
@@ -173,6 +188,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tx_run_retries_serialization_failure),
         cmocka_unit_test(test_unique_violation_is_409),
+        cmocka_unit_test(test_runaway_statement_is_504),
         cmocka_unit_test(test_killed_connection_is_replaced),
     };
 
