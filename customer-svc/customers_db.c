@@ -64,7 +64,7 @@ static const struct pl_stmt patch = {
 
 static const struct pl_stmt list = {
     "cust_list",
-    "SELECT customer_json(c), count(*) OVER () FROM customers c"
+    "SELECT customer_json(c) FROM customers c"
     " WHERE ($1::text IS NULL OR c.external_type = $1)"
     "   AND ($2::text IS NULL OR c.external_id = $2)"
     "   AND ($3::text IS NULL OR starts_with(lower(c.name), lower($3)))"
@@ -171,15 +171,20 @@ cust_db_customer_list(PGconn *db, struct pl_arena *a, const struct customer_filt
     *items = pl_arena_alloc(a, sizeof(**items) * (size_t)(*n + 1));
     for (int i = 0; i < *n; i++)
         (*items)[i] = pl_arena_strndup(a, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
-    *total = *n > 0 ? strtoll(PQgetvalue(res, 0, 1), NULL, 10) : 0;
     PQclear(res);
-    if (*n == 0 && f->offset > 0) { /* past the end: the window count saw no rows */
-        rc = pl_db_query(db, &count, params, &res, err);
-        if (rc == PL_DB_ROW)
-            *total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        PQclear(res);
-        if (rc < 0)
-            return rc;
+    /*
+     * A short page that is not past the end is the last one: the total is known without
+     * counting.  Otherwise count apart, without building JSON for every matching row.
+     */
+    if (*n < f->limit && (*n > 0 || f->offset == 0)) {
+        *total = f->offset + *n;
+        return PL_DB_ROW;
     }
+    rc = pl_db_query(db, &count, params, &res, err);
+    if (rc == PL_DB_ROW)
+        *total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    if (rc < 0)
+        return rc;
     return PL_DB_ROW;
 }
