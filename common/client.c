@@ -11,7 +11,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
+#include <strings.h>
 
 #include "parley/arena.h"
 #include "parley/buf.h"
@@ -71,14 +73,20 @@ on_data(char *p, size_t size, size_t n, void *arg)
 }
 
 static struct curl_slist *
-headers_for(const char *body)
+headers_for(const struct pl_client_opts *o)
 {
     struct curl_slist *h = NULL;
     char line[300];
     const char *rid = pl_log_request_id();
 
+    bool typed = false; /* the caller names the body's type itself */
+
+    for (const char *const *x = o->headers; x != NULL && *x != NULL; x++) {
+        h = curl_slist_append(h, *x);
+        typed = typed || strncasecmp(*x, "Content-Type:", 13) == 0;
+    }
     h = curl_slist_append(h, "Accept: application/json");
-    if (body != NULL)
+    if (o->body != NULL && !typed)
         h = curl_slist_append(h, "Content-Type: application/json");
     if (service_token != NULL) {
         snprintf(line, sizeof(line), "X-Service-Token: %s", service_token);
@@ -106,15 +114,25 @@ int
 pl_client_call(struct pl_arena *a, const char *method, const char *url, const char *body,
                long timeout_ms, struct pl_client_resp *out, struct pl_err *err)
 {
+    struct pl_client_opts o = { NULL, body, body ? strlen(body) : 0, timeout_ms };
+
+    return pl_client_do(a, method, url, &o, out, err);
+}
+
+int
+pl_client_do(struct pl_arena *a, const char *method, const char *url,
+             const struct pl_client_opts *o, struct pl_client_resp *out, struct pl_err *err)
+{
     struct pl_buf resp = PL_BUF_INIT;
     struct curl_slist *hdrs = NULL;
+    long timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
     CURLcode rc;
     int ret = PL_OK;
 
     if (thread_handle() == NULL)
         return pl_err_set(err, 500, "internal", "could not create an HTTP client");
     curl_easy_reset(thread_curl);
-    hdrs = headers_for(body);
+    hdrs = headers_for(o);
     curl_easy_setopt(thread_curl, CURLOPT_URL, url);
     curl_easy_setopt(thread_curl, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(thread_curl, CURLOPT_HTTPHEADER, hdrs);
@@ -124,8 +142,10 @@ pl_client_call(struct pl_arena *a, const char *method, const char *url, const ch
     curl_easy_setopt(thread_curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(thread_curl, CURLOPT_WRITEDATA, &resp);
     curl_easy_setopt(thread_curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (body != NULL)
-        curl_easy_setopt(thread_curl, CURLOPT_POSTFIELDS, body);
+    if (o->body != NULL) {
+        curl_easy_setopt(thread_curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+        curl_easy_setopt(thread_curl, CURLOPT_POSTFIELDS, o->body);
+    }
     rc = curl_easy_perform(thread_curl);
     if (rc != CURLE_OK) {
         ret = map_curl_error(rc, url, err);

@@ -152,6 +152,13 @@ pl_req_json(const struct pl_req *req)
 }
 
 const char *
+pl_req_body(const struct pl_req *req, size_t *len)
+{
+    *len = req->body_len;
+    return req->body;
+}
+
+const char *
 pl_req_param(const struct pl_req *req, const char *name)
 {
     size_t n = strlen(name);

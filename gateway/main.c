@@ -1,10 +1,100 @@
 /*
- * main.c - gateway placeholder: serves /healthz, /readyz and /metrics until its service is built.
+ * main.c - gateway: config → migrations → [--create-api-key] → bootstrap key → HTTP → SIGTERM →
+ * drain.
  */
-#include "parley/stub.h"
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "parley/arena.h"
+#include "parley/db.h"
+#include "parley/err.h"
+#include "parley/log.h"
+#include "parley/service.h"
+#include "parley/uuid.h"
+#include "svc.h"
+
+#define URL_VAR(name, field, def)                                                                \
+    { name, PL_CFG_STR, offsetof(struct gw_cfg, field), def, 0, 0, false, false }
+
+static const struct pl_cfg_var gw_vars[] = {
+    PL_CFG_COMMON_VARS(offsetof(struct gw_cfg, c), "8000"),
+    { "PARLEY_BOOTSTRAP_API_KEY", PL_CFG_STR, offsetof(struct gw_cfg, bootstrap_key),
+      "dev-api-key", 0, 0, false, true },
+    { "PARLEY_RATE_LIMIT_RPS", PL_CFG_INT, offsetof(struct gw_cfg, rate_rps), "100", 1, 1000000,
+      false, false },
+    { "PARLEY_RATE_LIMIT_BURST", PL_CFG_INT, offsetof(struct gw_cfg, rate_burst), "200", 1,
+      1000000, false, false },
+    { "PARLEY_UPSTREAM_TIMEOUT_MS", PL_CFG_INT, offsetof(struct gw_cfg, upstream_timeout_ms),
+      "10000", 100, 600000, false, false },
+    URL_VAR("PARLEY_CUSTOMER_URL", customer_url, "http://127.0.0.1:8001"),
+    URL_VAR("PARLEY_CONVERSATION_URL", conversation_url, "http://127.0.0.1:8002"),
+    URL_VAR("PARLEY_MESSAGING_URL", messaging_url, "http://127.0.0.1:8003"),
+    URL_VAR("PARLEY_MEDIA_URL", media_url, "http://127.0.0.1:8004"),
+    URL_VAR("PARLEY_INBOUND_URL", inbound_url, "http://127.0.0.1:8005"),
+    { NULL, 0, 0, NULL, 0, 0, false, false },
+};
+
+/* Stores a key under name (scopes "read,write,admin"-style) and prints its secret once. */
+static int
+create_key_cli(struct pl_db *db, const char *name, const char *scopes)
+{
+    struct pl_err err = PL_ERR_INIT;
+    struct pl_arena *a = pl_arena_new(1024);
+    PGconn *c = pl_db_conn(db, &err);
+    char key[52], hash[65];
+    const char *json = NULL;
+    int rc = 1;
+
+    gw_key_generate(key);
+    gw_key_hash(key, hash);
+    if (c != NULL && gw_db_key_create(c, a, name, hash, scopes, &json, &err) == PL_DB_ROW) {
+        printf("%s\nkey: %s\n", json, key);
+        rc = 0;
+    } else {
+        fprintf(stderr, "could not create the API key: %s\n", err.msg);
+    }
+    pl_arena_free(a);
+    return rc;
+}
+
+/* The bootstrap key of PARLEY_BOOTSTRAP_API_KEY exists (as its hash) with every scope. */
+static void
+ensure_bootstrap(struct pl_db *db, const char *key)
+{
+    struct pl_err err = PL_ERR_INIT;
+    PGconn *c = pl_db_conn(db, &err);
+    char hash[65];
+
+    gw_key_hash(key, hash);
+    if (c == NULL || gw_db_key_ensure(c, "bootstrap", hash, &err) != PL_OK)
+        pl_fatal("could not store the bootstrap API key: %s", err.msg);
+    pl_db_thread_close();
+}
 
 int
-main(void)
+main(int argc, char **argv)
 {
-    return pl_stub_main("gateway", "8000");
+    static struct gw_cfg cfg;
+    struct svc_ctx ctx = { &cfg, NULL, NULL, 0 };
+    struct pl_service svc;
+
+    pl_service_init(&svc, GW_SERVICE, gw_vars, &cfg, &cfg.c, argc, argv);
+    if (argc > 2 && strcmp(argv[1], "--create-api-key") == 0) {
+        struct pl_db *db = pl_db_new(cfg.c.database_url);
+        const char *scopes = argc > 4 && strcmp(argv[3], "--scopes") == 0 ? argv[4] : "read,write";
+
+        return create_key_cli(db, argv[2], scopes);
+    }
+    if (cfg.c.http_threads == 0)
+        cfg.c.http_threads = 16; /* handlers wait on upstreams: more threads than cores */
+    ctx.keys = gw_keys_new(cfg.rate_rps, cfg.rate_burst);
+    ctx.started_us = pl_time_mono_us();
+    pl_service_start(&svc, gw_routes, &ctx);
+    ctx.db = svc.db;
+    ensure_bootstrap(svc.db, cfg.bootstrap_key);
+    pl_service_wait(&svc);
+    pl_service_close(&svc);
+    gw_keys_free(ctx.keys);
+    return 0;
 }

@@ -25,6 +25,18 @@ struct pl_client_resp {
 /* curl_global_init and the token every call sends (copied).  Not thread-safe: main() only. */
 void pl_client_global_init(const char *service_token);
 
+/* Options of one call; zero-initialise and set what applies. */
+struct pl_client_opts {
+    const char *const *headers; /* extra "Name: value" lines, NULL-terminated, or NULL */
+    const char *body;           /* request body or NULL; sent with Content-Type application/json */
+    size_t body_len;            /* bytes of body (it may hold anything) */
+    long timeout_ms;            /* total time allowed; 0 = 10 s */
+};
+
+/* The general call: as pl_client_call, with extra headers and a body of any bytes. */
+int pl_client_do(struct pl_arena *a, const char *method, const char *url,
+                 const struct pl_client_opts *o, struct pl_client_resp *out, struct pl_err *err);
+
 /*
  * Sends method url with body (NULL for none; sent as application/json) and waits at most
  * timeout_ms.  Returns PL_OK with *out filled whatever the HTTP status, or PL_ERR with err:

@@ -74,6 +74,8 @@ const char *pl_req_path(const struct pl_req *req);
 const char *pl_req_id(const struct pl_req *req);
 /* Parsed JSON body of a PL_ROUTE_JSON route (borrowed), else NULL. */
 json_t *pl_req_json(const struct pl_req *req);
+/* The raw request body as received (any route), and its length; NULL when there was none. */
+const char *pl_req_body(const struct pl_req *req, size_t *len);
 /* Value of {name} in the matched pattern, or NULL. */
 const char *pl_req_param(const struct pl_req *req, const char *name);
 /* Decoded query argument, or NULL. */

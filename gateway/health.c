@@ -1,0 +1,158 @@
+/*
+ * health.c - GET /api/v1/services/health[/{service}]: every service's /healthz asked at once
+ * (one curl multi transfer each, HEALTH_TIMEOUT_MS in all), answered in the Kobliat shape:
+ * {"services": {"<key>": {"name","key","status","port","response_time","version","uptime",
+ * "last_checked"}}, "checked_at"}.  A service that answers 200 is healthy, another status is
+ * unhealthy, no answer in time is offline.  The gateway reports itself too.
+ */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parley/arena.h"
+#include "parley/json.h"
+#include "parley/uuid.h"
+#include "svc.h"
+
+#define HEALTH_TIMEOUT_MS 1500L
+#define NSERVICES 6
+
+struct check {
+    const char *key;
+    const char *name;
+    const char *base; /* NULL for the gateway itself */
+    const char *status;
+    double ms;
+};
+
+static size_t
+discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * n;
+}
+
+static void
+fill_checks(const struct gw_cfg *cfg, struct check c[NSERVICES])
+{
+    const struct check all[NSERVICES] = {
+        { "api-gateway", "API Gateway", NULL, "healthy", 0 },
+        { "customer-service", "Customer Service", cfg->customer_url, NULL, 0 },
+        { "conversation-service", "Conversation Service", cfg->conversation_url, NULL, 0 },
+        { "messaging-service", "Messaging Service", cfg->messaging_url, NULL, 0 },
+        { "media-service", "Media Service", cfg->media_url, NULL, 0 },
+        { "inbound-gateway", "Inbound Gateway", cfg->inbound_url, NULL, 0 },
+    };
+
+    memcpy(c, all, sizeof(all));
+}
+
+/* Runs every check at once; fills status and ms. */
+static void
+run_checks(struct pl_arena *a, struct check c[NSERVICES])
+{
+    CURLM *multi = curl_multi_init();
+    CURL *easy[NSERVICES] = { NULL };
+    CURLMsg *msg;
+    int running = 0, left;
+
+    for (int i = 0; i < NSERVICES; i++) {
+        if (c[i].base == NULL)
+            continue;
+        easy[i] = curl_easy_init();
+        curl_easy_setopt(easy[i], CURLOPT_URL, pl_arena_printf(a, "%s/healthz", c[i].base));
+        curl_easy_setopt(easy[i], CURLOPT_TIMEOUT_MS, HEALTH_TIMEOUT_MS);
+        curl_easy_setopt(easy[i], CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(easy[i], CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(easy[i], CURLOPT_PRIVATE, &c[i]);
+        curl_multi_add_handle(multi, easy[i]);
+    }
+    do {
+        curl_multi_perform(multi, &running);
+        if (running)
+            curl_multi_poll(multi, NULL, 0, 100, NULL);
+    } while (running);
+    while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+        struct check *ck;
+        long code = 0;
+
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&ck);
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_TOTAL_TIME, &ck->ms);
+        ck->ms *= 1000.0;
+        ck->status = msg->data.result != CURLE_OK ? "offline" : code == 200 ? "healthy"
+                                                                            : "unhealthy";
+    }
+    for (int i = 0; i < NSERVICES; i++) {
+        if (easy[i] != NULL) {
+            curl_multi_remove_handle(multi, easy[i]);
+            curl_easy_cleanup(easy[i]);
+        }
+    }
+    curl_multi_cleanup(multi);
+}
+
+static json_t *
+entry(const struct svc_ctx *ctx, const struct check *c, const char *now)
+{
+    const char *colon = c->base ? strrchr(c->base, ':') : NULL;
+    long port = c->base == NULL ? ctx->cfg->c.port : colon ? strtol(colon + 1, NULL, 10) : 80;
+    json_t *uptime = c->base == NULL ? json_integer((pl_time_mono_us() - ctx->started_us) / 1000000)
+                                     : json_null();
+
+    return json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:o, s:s}", "name", c->name, "key", c->key,
+                     "status", c->status ? c->status : "offline", "port", (json_int_t)port,
+                     "response_time", c->ms, "version", "1.0.0", "uptime", uptime,
+                     "last_checked", now);
+}
+
+/* Checks everything; returns the "services" object (new reference) and the time checked. */
+static json_t *
+check_all(struct pl_req *req, char now[28])
+{
+    const struct svc_ctx *ctx = pl_req_ctx(req);
+    struct check c[NSERVICES];
+    json_t *services = json_object();
+
+    fill_checks(ctx->cfg, c);
+    run_checks(pl_req_arena(req), c);
+    pl_time_rfc3339(now, pl_time_now_us());
+    for (int i = 0; i < NSERVICES; i++)
+        json_object_set_new(services, c[i].key, entry(ctx, &c[i], now));
+    return services;
+}
+
+enum MHD_Result
+gw_health_all(struct pl_req *req)
+{
+    struct gw_caller caller;
+    enum MHD_Result rc;
+    char now[28];
+    json_t *services;
+
+    if (!gw_authorize(req, GW_READ, &caller, &rc))
+        return rc;
+    services = check_all(req, now);
+    return pl_reply_json(req, 200, json_pack("{s:o, s:s}", "services", services, "checked_at",
+                                             now));
+}
+
+enum MHD_Result
+gw_health_one(struct pl_req *req)
+{
+    const char *key = pl_req_param(req, "service");
+    struct gw_caller caller;
+    enum MHD_Result rc;
+    char now[28];
+    json_t *services, *one;
+
+    if (!gw_authorize(req, GW_READ, &caller, &rc))
+        return rc;
+    services = pl_json_keep(pl_req_arena(req), check_all(req, now));
+    one = json_object_get(services, key);
+    if (one == NULL)
+        return pl_reply_error(req, 404, "Not found", "no service \"%s\"", key);
+    return pl_reply_json(req, 200, json_incref(one));
+}

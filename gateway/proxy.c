@@ -1,0 +1,117 @@
+/*
+ * proxy.c - forwarding public /api/v1 requests to the service that owns them.
+ *
+ * The path loses its "/v1", the query is passed on re-encoded, the body goes byte for byte.
+ * Only the headers a service needs cross: Content-Type, Idempotency-Key, X-Request-Id (from the
+ * thread's request id), the service token and the caller's key id — never the caller's key,
+ * cookies or Host.  The service's status and body come back unchanged; its paginator URLs are
+ * already public ones (PARLEY_PUBLIC_URL).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "parley/arena.h"
+#include "parley/buf.h"
+#include "parley/client.h"
+#include "parley/err.h"
+#include "svc.h"
+
+static enum MHD_Result
+add_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct pl_buf *url = cls;
+
+    (void)kind;
+    pl_buf_puts(url, url->data[url->len - 1] == '?' ? "" : "&");
+    pl_buf_urlencode(url, key);
+    if (value != NULL) {
+        pl_buf_puts(url, "=");
+        pl_buf_urlencode(url, value);
+    }
+    return MHD_YES;
+}
+
+/* base + "/api" + the path after "/api/v1" + "?" + the query, in the arena. */
+static const char *
+upstream_url(struct pl_req *req, const char *base)
+{
+    struct pl_buf url = PL_BUF_INIT;
+    const char *path = pl_req_path(req), *out;
+
+    pl_buf_printf(&url, "%s/api%s?", base, path + strlen("/api/v1"));
+    MHD_get_connection_values(pl_req_connection(req), MHD_GET_ARGUMENT_KIND, add_arg, &url);
+    if (url.data[url.len - 1] == '?')
+        url.data[--url.len] = '\0';
+    out = pl_arena_strdup(pl_req_arena(req), url.data);
+    pl_buf_cleanup(&url);
+    return out;
+}
+
+/* "Name: value" for a header the caller sent, or NULL. */
+static const char *
+pass_header(struct pl_req *req, const char *name)
+{
+    const char *v = pl_req_header(req, name);
+
+    return v ? pl_arena_printf(pl_req_arena(req), "%s: %s", name, v) : NULL;
+}
+
+static enum MHD_Result
+forward(struct pl_req *req, const char *base, unsigned need)
+{
+    const struct svc_ctx *ctx = pl_req_ctx(req);
+    struct pl_err err = PL_ERR_INIT;
+    struct pl_client_resp resp;
+    struct gw_caller caller;
+    const char *headers[4] = { NULL };
+    struct pl_client_opts o = { headers, NULL, 0, ctx->cfg->upstream_timeout_ms };
+    enum MHD_Result rc;
+    int n = 0;
+
+    if (!gw_authorize(req, need, &caller, &rc))
+        return rc;
+    headers[n++] = pl_arena_printf(pl_req_arena(req), "X-Parley-Key-Id: %s", caller.key_id);
+    if ((headers[n] = pass_header(req, "Idempotency-Key")) != NULL)
+        n++;
+    if ((headers[n] = pass_header(req, "Content-Type")) != NULL)
+        n++;
+    o.body = pl_req_body(req, &o.body_len);
+    if (o.body == NULL && strcmp(pl_req_method(req), "GET") != 0 &&
+        strcmp(pl_req_method(req), "DELETE") != 0)
+        o.body = ""; /* an empty body is still a body: the service answers it */
+    if (pl_client_do(pl_req_arena(req), pl_req_method(req), upstream_url(req, base), &o, &resp,
+                     &err) != PL_OK)
+        return pl_reply_err(req, &err);
+    return pl_reply_json_text(req, (unsigned)resp.status, resp.body, resp.len);
+}
+
+/* Reads need read scope; everything else write (SPEC 10). */
+static unsigned
+scope_of(const struct pl_req *req)
+{
+    return strcmp(pl_req_method(req), "GET") == 0 ? GW_READ : GW_WRITE;
+}
+
+enum MHD_Result
+gw_to_customer(struct pl_req *req)
+{
+    const struct svc_ctx *ctx = pl_req_ctx(req);
+
+    return forward(req, ctx->cfg->customer_url, scope_of(req));
+}
+
+enum MHD_Result
+gw_to_conversation(struct pl_req *req)
+{
+    const struct svc_ctx *ctx = pl_req_ctx(req);
+
+    return forward(req, ctx->cfg->conversation_url, scope_of(req));
+}
+
+enum MHD_Result
+gw_to_messaging(struct pl_req *req)
+{
+    const struct svc_ctx *ctx = pl_req_ctx(req);
+
+    return forward(req, ctx->cfg->messaging_url, scope_of(req));
+}

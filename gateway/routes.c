@@ -1,0 +1,34 @@
+/*
+ * routes.c - the gateway's table of contents: every public /api/v1 route of SPEC section 3 and
+ * where it goes.  No route takes the service token: callers authenticate with an API key, checked
+ * by each handler with the scope it needs.
+ */
+#include "svc.h"
+
+#define PUB PL_ROUTE_PUBLIC
+
+const struct pl_route gw_routes[] = {
+    { "POST", "/api/v1/customers", gw_to_customer, PUB },
+    { "GET", "/api/v1/customers", gw_to_customer, PUB },
+    { "GET", "/api/v1/customers/{id}", gw_to_customer, PUB },
+    { "PATCH", "/api/v1/customers/{id}", gw_to_customer, PUB },
+    { "GET", "/api/v1/customers/external/{type}/{external_id}", gw_to_customer, PUB },
+    { "GET", "/api/v1/stats/channels", gw_to_customer, PUB },
+    { "POST", "/api/v1/conversations", gw_to_conversation, PUB },
+    { "GET", "/api/v1/conversations", gw_to_conversation, PUB },
+    { "GET", "/api/v1/conversations/{id}", gw_to_conversation, PUB },
+    { "PATCH", "/api/v1/conversations/{id}", gw_to_conversation, PUB },
+    { "POST", "/api/v1/conversations/{id}/participants", gw_to_conversation, PUB },
+    { "DELETE", "/api/v1/conversations/{id}/participants/{customer_id}", gw_to_conversation, PUB },
+    { "GET", "/api/v1/conversations/{id}/messages", gw_to_messaging, PUB },
+    { "POST", "/api/v1/messages", gw_to_messaging, PUB },
+    { "GET", "/api/v1/messages/{id}", gw_to_messaging, PUB },
+    { "PUT", "/api/v1/messages/{id}", gw_to_messaging, PUB },
+    { "GET", "/api/v1/messages/{id}/history", gw_to_messaging, PUB },
+    { "POST", "/api/v1/api-keys", gw_api_keys_create, PUB | PL_ROUTE_JSON },
+    { "GET", "/api/v1/api-keys", gw_api_keys_list, PUB },
+    { "DELETE", "/api/v1/api-keys/{id}", gw_api_keys_revoke, PUB },
+    { "GET", "/api/v1/services/health", gw_health_all, PUB },
+    { "GET", "/api/v1/services/health/{service}", gw_health_one, PUB },
+    { NULL, NULL, NULL, 0 },
+};

@@ -1,0 +1,270 @@
+"""The gateway: API keys, scopes, rate limits, header hygiene, upstream failures, and the Kobliat
+client flows through /api/v1 (SPEC section 3)."""
+
+import http.server
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+import parley_sys as ps
+
+GATEWAY = os.environ.get("PARLEY_GATEWAY_URL", "http://127.0.0.1:8000")
+API_KEY = os.environ.get("PARLEY_BOOTSTRAP_API_KEY", "dev-api-key")
+BINARY = ps.ROOT / "build" / "bin" / "gateway"
+GATEWAY_DB = ps.CUSTOMERS_DB_URL.rsplit("/", 1)[0] + "/parley_gateway"
+UNAUTHORIZED = {"error": "Unauthorized", "message": "Valid authentication required."}
+
+
+def gw(key=API_KEY, base=GATEWAY):
+    c = ps.Client(base_url=base, token=None)
+    c.key = key
+    return c
+
+
+def call(client, method, path, body=ps._MISSING, headers=None, **kw):
+    h = dict(headers or {})
+    if getattr(client, "key", None):
+        h.setdefault("X-API-Key", client.key)
+    return client.request(method, path, json_body=body, headers=h, **kw)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gateway:
+    """A second gateway binary on a free port with its own settings (same database)."""
+
+    def __init__(self, **env):
+        self.port = free_port()
+        full = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "PORT"))}
+        full.update({"DATABASE_URL": GATEWAY_DB, "KAFKA_BROKERS": ps.KAFKA_BROKERS,
+                     "PORT": str(self.port)})
+        full.update(env)
+        self.proc = subprocess.Popen([str(BINARY)], env=full, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 15
+        while not ps.healthz_ok(self.url, timeout=1):
+            assert self.proc.poll() is None, f"second gateway exited with {self.proc.returncode}"
+            assert time.monotonic() < deadline, "second gateway did not start"
+            time.sleep(0.1)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=15)
+
+
+def make_key(scopes, name=None):
+    r = call(gw(), "POST", "/api/v1/api-keys", {"name": name or ps.uniq("key"), "scopes": scopes})
+    assert r.status == 201, r
+    return r.json
+
+
+# ----------------------------------------------------------------------------- authentication
+
+def test_no_key_wrong_key_are_401():
+    for headers in ({}, {"X-API-Key": "nope"}, {"Authorization": "Bearer nope"},
+                    {"Authorization": "Basic " + API_KEY}):
+        r = gw(key=None).request("GET", "/api/v1/customers", headers=headers)
+        assert r.status == 401 and r.json == UNAUTHORIZED, (headers, r)
+
+
+def test_bearer_and_header_keys_work():
+    assert gw(key=None).request("GET", "/api/v1/customers",
+                                headers={"Authorization": f"Bearer {API_KEY}"}).status == 200
+    assert call(gw(), "GET", "/api/v1/customers").status == 200
+
+
+def test_api_key_created_once_listed_without_secret_and_revoked():
+    created = make_key(["read"])
+    assert set(created) == {"id", "name", "scopes", "key", "created_at", "last_used_at",
+                            "revoked_at"}
+    assert created["scopes"] == ["read"] and created["key"].startswith("pk_")
+    listed = call(gw(), "GET", "/api/v1/api-keys").json["data"]
+    mine = [k for k in listed if k["id"] == created["id"]]
+    assert len(mine) == 1 and "key" not in mine[0]
+    assert created["key"] not in json.dumps(listed)
+    stored = ps.psql(f"SELECT key_hash FROM api_keys WHERE id = '{created['id']}'", url=GATEWAY_DB)
+    assert stored != created["key"] and len(stored) == 64
+    reader = gw(key=created["key"])
+    assert call(reader, "GET", "/api/v1/customers").status == 200
+    r = call(gw(), "DELETE", f"/api/v1/api-keys/{created['id']}")
+    assert r.status == 200 and r.json["revoked_at"] is not None
+    deadline = time.monotonic() + 10
+    while call(reader, "GET", "/api/v1/customers").status != 401:
+        assert time.monotonic() < deadline, "revoked key still works"
+        time.sleep(0.5)
+
+
+def test_scopes_read_write_admin():
+    reader = gw(key=make_key(["read"])["key"])
+    writer = gw(key=make_key(["read", "write"])["key"])
+    body = {"external_type": ps.new_type("scope"), "external_id": "1"}
+    assert call(reader, "GET", "/api/v1/customers").status == 200
+    r = call(reader, "POST", "/api/v1/customers", body)
+    assert r.status == 403 and r.json["error"] == "Forbidden"
+    assert call(writer, "POST", "/api/v1/customers", body).status == 201
+    for who in (reader, writer):
+        assert call(who, "GET", "/api/v1/api-keys").status == 403
+        assert call(who, "POST", "/api/v1/api-keys", {"name": "x"}).status == 403
+
+
+def test_api_key_validation_and_idempotency_refused():
+    for body in ({}, {"name": ""}, {"name": "x", "scopes": ["root"]}, {"name": "x", "scopes": []},
+                 {"name": 5}):
+        r = call(gw(), "POST", "/api/v1/api-keys", body)
+        assert r.status == 422 and r.json["error"] == "validation_failed", (body, r)
+    r = call(gw(), "POST", "/api/v1/api-keys", {"name": "x"}, headers={"Idempotency-Key": "k1"})
+    assert r.status == 409 and "key" not in (r.json or {})
+    for bad in ("nope", "00000000-0000-7000-8000-000000000000"):
+        assert call(gw(), "DELETE", f"/api/v1/api-keys/{bad}").status == 404
+
+
+def test_create_api_key_command_line():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    env["DATABASE_URL"] = GATEWAY_DB
+    out = subprocess.run([str(BINARY), "--create-api-key", ps.uniq("cli"), "--scopes", "read"],
+                         env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    key = out.stdout.split("key: ")[1].strip()
+    assert call(gw(key=key), "GET", "/api/v1/customers").status == 200
+    assert call(gw(key=key), "POST", "/api/v1/customers", {}).status == 403
+
+
+# ----------------------------------------------------------------------------- rate limiting
+
+def test_rate_limit_429_with_headers():
+    g = Gateway(PARLEY_RATE_LIMIT_RPS="1", PARLEY_RATE_LIMIT_BURST="3")
+    try:
+        c = gw(base=g.url)
+        statuses = [call(c, "GET", "/api/v1/stats/channels") for _ in range(5)]
+        assert [r.status for r in statuses[:3]] == [200, 200, 200]
+        limited = statuses[3]
+        assert limited.status == 429 and int(limited.header("Retry-After")) >= 1
+        assert limited.header("RateLimit-Limit") == "1"
+        assert statuses[0].header("RateLimit-Remaining") == "2"
+        time.sleep(1.2)
+        assert call(c, "GET", "/api/v1/stats/channels").status == 200
+    finally:
+        g.stop()
+
+
+# ----------------------------------------------------------------------------- hygiene and failures
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    seen = []
+
+    def do_GET(self):
+        Recorder.seen.append((self.path, dict(self.headers)))
+        body = b'{"data":[]}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+def test_service_never_sees_the_callers_credentials():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    g = Gateway(PARLEY_CUSTOMER_URL=f"http://127.0.0.1:{srv.server_port}",
+                PARLEY_SERVICE_TOKEN="svc-token-x")
+    try:
+        Recorder.seen.clear()
+        r = gw(key=None, base=g.url).request(
+            "GET", "/api/v1/customers?q=a%20b&per_page=5",
+            headers={"X-API-Key": API_KEY, "Cookie": "session=secret", "X-Request-Id": "hyg-1"})
+        assert r.status == 200
+        path, headers = Recorder.seen[-1]
+        lower = {k.lower(): v for k, v in headers.items()}
+        assert path.startswith("/api/customers?") and "q=a%20b" in path and "per_page=5" in path
+        assert "x-api-key" not in lower and "cookie" not in lower and "authorization" not in lower
+        assert lower["x-service-token"] == "svc-token-x"
+        assert lower["x-request-id"] == "hyg-1" and lower["x-parley-key-id"]
+    finally:
+        g.stop()
+        srv.shutdown()
+
+
+def test_unreachable_service_is_503_without_internal_url():
+    g = Gateway(PARLEY_CUSTOMER_URL=f"http://127.0.0.1:{free_port()}")
+    try:
+        r = gw(base=g.url).request("GET", "/api/v1/customers", headers={"X-API-Key": API_KEY},
+                                   allow_5xx=True)
+        assert r.status == 503 and r.json["error"] == "upstream_unavailable"
+        assert "127.0.0.1" not in r.body.decode()
+    finally:
+        g.stop()
+
+
+def test_unknown_route_and_method():
+    assert call(gw(), "GET", "/api/v1/nowhere").status == 404
+    r = call(gw(), "DELETE", "/api/v1/customers")
+    assert r.status == 405 and "GET" in r.header("Allow")
+
+
+# ----------------------------------------------------------------------------- Kobliat flows
+
+def test_kobliat_flow_through_the_gateway():
+    c = gw()
+    t = ps.new_type("flow")
+    a = call(c, "POST", "/api/v1/customers", {"external_type": t, "external_id": "a", "name": "Ann"})
+    assert a.status == 201 and set(a.json) >= {"id", "external_id", "external_type", "name"}
+    again = call(c, "POST", "/api/v1/customers", {"external_type": t, "external_id": "a"})
+    assert again.status == 200 and again.json["id"] == a.json["id"]
+    b = call(c, "POST", "/api/v1/customers", {"external_type": t, "external_id": "b"}).json
+    assert call(c, "GET", f"/api/v1/customers/{b['id']}").json == b
+    r = call(c, "GET", "/api/v1/customers/not-a-uuid")
+    assert r.status == 404 and r.json["error"] == "Customer not found"
+    conv = call(c, "POST", "/api/v1/conversations",
+                {"type": "direct", "participants": [a.json["id"], b["id"]]})
+    assert conv.status == 201 and len(conv.json["participants"]) == 2
+    cid = conv.json["id"]
+    assert call(c, "POST", "/api/v1/conversations", {"type": "direct", "participants":
+                                                      [b["id"], a.json["id"]]}).status == 200
+    m1 = call(c, "POST", "/api/v1/messages", {"conversation_id": cid, "sender_customer_id":
+                                             a.json["id"], "direction": "inbound", "body": "hi"})
+    assert m1.status == 201 and m1.json["seq"] == 1 and m1.json["status"] == "received"
+    m2 = call(c, "POST", "/api/v1/messages", {"conversation_id": cid, "sender_customer_id":
+                                             b["id"], "direction": "outbound", "body": "hello"},
+              headers={"Idempotency-Key": ps.uniq("flow")})
+    assert m2.status == 201 and m2.json["seq"] == 2 and m2.json["status"] == "queued"
+    edit = call(c, "PUT", f"/api/v1/messages/{m2.json['id']}", {"body": "hello!", "status": "sent"})
+    assert edit.status == 200 and edit.json["body"] == "hello!" and edit.json["status"] == "sent"
+    hist = call(c, "GET", f"/api/v1/messages/{m2.json['id']}/history").json["data"]
+    assert [h["previous_body"] for h in hist] == ["hello"]
+    page = call(c, "GET", f"/api/v1/conversations/{cid}/messages?per_page=1").json
+    assert page["total"] == 2 and page["data"][0]["seq"] == 2
+    assert page["next_page_url"].startswith(ps.PUBLIC_URL + f"/api/v1/conversations/{cid}/messages")
+    after = call(c, "GET", f"/api/v1/conversations/{cid}/messages?after_seq=1").json
+    assert [m["seq"] for m in after["data"]] == [2]
+    assert call(c, "GET", f"/api/v1/conversations?customer_id={a.json['id']}").json["total"] >= 1
+    stats = call(c, "GET", "/api/v1/stats/channels").json
+    assert {"name": t[0].upper() + t[1:], "value": 2} in stats
+
+
+def test_services_health_shape():
+    r = call(gw(), "GET", "/api/v1/services/health")
+    assert r.status == 200
+    services = r.json["services"]
+    assert set(services) == {"api-gateway", "customer-service", "conversation-service",
+                             "messaging-service", "media-service", "inbound-gateway"}
+    for key, s in services.items():
+        assert set(s) == {"name", "key", "status", "port", "response_time", "version", "uptime",
+                          "last_checked"}, key
+        assert s["key"] == key and s["status"] in ("healthy", "unhealthy", "offline")
+    assert services["api-gateway"]["status"] == "healthy"
+    one = call(gw(), "GET", "/api/v1/services/health/messaging-service")
+    assert one.status == 200 and one.json["key"] == "messaging-service"
+    assert call(gw(), "GET", "/api/v1/services/health/nope").status == 404
