@@ -100,6 +100,10 @@ struct pl_req {
     unsigned status;
     size_t bytes;
     int64_t start_us;
+    int64_t duration_us;
+    const char *kept;   /* first keep_response bytes of the reply, for on_done */
+    const void *note;   /* left by the handler for on_done */
+    size_t kept_len;
 };
 
 static enum MHD_Result h_healthz(struct pl_req *req);
@@ -196,6 +200,59 @@ pl_req_db(struct pl_req *req, enum MHD_Result *rc)
     return c;
 }
 
+void
+pl_req_set_note(struct pl_req *req, const void *note)
+{
+    req->note = note;
+}
+
+const void *
+pl_req_note(const struct pl_req *req)
+{
+    return req->note;
+}
+
+unsigned
+pl_req_status(const struct pl_req *req)
+{
+    return req->status;
+}
+
+long long
+pl_req_duration_us(const struct pl_req *req)
+{
+    return req->duration_us;
+}
+
+const char *
+pl_req_route(const struct pl_req *req)
+{
+    return req->match.index >= 0 ? req->srv->router.routes[req->match.index].route->pattern
+                                 : "unmatched";
+}
+
+const char *
+pl_req_client_ip(const struct pl_req *req, char buf[64])
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    buf[0] = '\0';
+    if (sa != NULL && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf, 64);
+    else if (sa != NULL && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf, 64);
+    return buf;
+}
+
+const char *
+pl_req_reply_body(const struct pl_req *req, size_t *len)
+{
+    *len = req->kept_len;
+    return req->kept;
+}
+
 struct MHD_Connection *
 pl_req_connection(const struct pl_req *req)
 {
@@ -238,7 +295,12 @@ static enum MHD_Result
 reply_take(struct pl_req *req, unsigned status, char *body, size_t n, const char *ctype)
 {
     struct MHD_Response *resp;
+    size_t keep = req->srv->opts.keep_response;
 
+    if (keep > 0 && body != NULL) {
+        req->kept_len = n < keep ? n : keep;
+        req->kept = pl_arena_strndup(req->arena, body, req->kept_len);
+    }
     resp = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {
         free(body);
@@ -687,9 +749,12 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     us = (long long)(pl_time_mono_us() - req->start_us);
     if (req->status == 0)
         req->status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? 200 : 499;
-    route = req->match.index >= 0 ? srv->router.routes[req->match.index].route->pattern : "unmatched";
+    req->duration_us = us;
+    route = pl_req_route(req);
     record(srv, req->match.index, req->status, us);
     pl_log_access(req->request_id, req->method, route, req->status, req->bytes, us);
+    if (srv->opts.on_done != NULL)
+        srv->opts.on_done(req, srv->opts.ctx);
     pl_arena_free(req->arena);
     *req_cls = NULL;
     atomic_fetch_sub(&srv->inflight, 1);

@@ -55,7 +55,9 @@ pl_service_start(struct pl_service *svc, const struct pl_route *routes, void *ct
                                                             .max_body = c->max_body,
                                                             .service_token = c->service_token,
                                                             .routes = routes, .ctx = ctx,
-                                                            .db = svc->db },
+                                                            .db = svc->db,
+                                                            .on_done = svc->on_done,
+                                                            .keep_response = svc->keep_response },
                                   &err);
     if (svc->server == NULL)
         pl_fatal("%s", err.msg);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "parley/arena.h"
 #include "parley/db.h"
 #include "parley/err.h"
 #include "parley/uuid.h"
@@ -91,8 +92,8 @@ refresh(const struct svc_ctx *ctx, struct entry *e, const char *hash, long long 
 
     if (strcmp(e->hash, hash) == 0 && now - e->loaded_us < GW_KEY_CACHE_US)
         return true;
-    if ((db = pl_db_conn(ctx->db, &err)) == NULL)
-        return false;
+    if (ctx->db == NULL || (db = pl_db_conn(ctx->db, &err)) == NULL)
+        return false; /* (ctx->db is set just after the server starts) */
     if (strcmp(e->hash, hash) != 0) { /* a different key takes the slot: new bucket */
         memset(e, 0, sizeof(*e));
         snprintf(e->hash, sizeof(e->hash), "%s", hash);
@@ -176,6 +177,7 @@ gw_authorize(struct pl_req *req, unsigned need, struct gw_caller *caller, enum M
         return deny(req, rc, 401, "Unauthorized", "Valid authentication required.");
     if ((caller->scopes & need) != need)
         return deny(req, rc, 403, "Forbidden", "this API key lacks the scope this route needs");
+    pl_req_set_note(req, pl_arena_strdup(pl_req_arena(req), caller->key_id)); /* for api_logs */
     rate_headers(req, k, left);
     if (wait > 0) {
         char v[24];

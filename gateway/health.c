@@ -156,3 +156,38 @@ gw_health_one(struct pl_req *req)
         return pl_reply_error(req, 404, "Not found", "no service \"%s\"", key);
     return pl_reply_json(req, 200, json_incref(one));
 }
+
+/* Alerts derived from health: one per service not healthy, or one "System Healthy". */
+enum MHD_Result
+gw_notifications(struct pl_req *req)
+{
+    struct gw_caller caller;
+    enum MHD_Result rc;
+    char now[28];
+    json_t *services, *list = json_array(), *s;
+    const char *key;
+
+    if (!gw_authorize(req, GW_READ, &caller, &rc)) {
+        json_decref(list);
+        return rc;
+    }
+    services = pl_json_keep(pl_req_arena(req), check_all(req, now));
+    json_object_foreach(services, key, s) {
+        const char *status = json_string_value(json_object_get(s, "status"));
+        const char *name = json_string_value(json_object_get(s, "name"));
+
+        if (strcmp(status, "healthy") == 0)
+            continue;
+        json_array_append_new(list, json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:s}", "id", key, "type", "error", "title",
+            pl_arena_printf(pl_req_arena(req), "%s is %s", name, status), "message",
+            pl_arena_printf(pl_req_arena(req), "%s did not answer its health check", name),
+            "service", key, "created_at", now));
+    }
+    if (json_array_size(list) == 0)
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", "system-healthy",
+                                              "type", "success", "title", "System Healthy",
+                                              "message", "All services are operating normally",
+                                              "created_at", now));
+    return pl_reply_json(req, 200, list);
+}

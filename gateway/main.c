@@ -32,6 +32,8 @@ static const struct pl_cfg_var gw_vars[] = {
     URL_VAR("PARLEY_MESSAGING_URL", messaging_url, "http://127.0.0.1:8003"),
     URL_VAR("PARLEY_MEDIA_URL", media_url, "http://127.0.0.1:8004"),
     URL_VAR("PARLEY_INBOUND_URL", inbound_url, "http://127.0.0.1:8005"),
+    { "PARLEY_LOG_RETENTION_DAYS", PL_CFG_INT, offsetof(struct gw_cfg, log_retention_days), "30",
+      1, 3650, false, false },
     { NULL, 0, 0, NULL, 0, 0, false, false },
 };
 
@@ -76,7 +78,7 @@ int
 main(int argc, char **argv)
 {
     static struct gw_cfg cfg;
-    struct svc_ctx ctx = { &cfg, NULL, NULL, 0 };
+    struct svc_ctx ctx = { &cfg, NULL, NULL, NULL, 0 };
     struct pl_service svc;
 
     pl_service_init(&svc, GW_SERVICE, gw_vars, &cfg, &cfg.c, argc, argv);
@@ -90,10 +92,14 @@ main(int argc, char **argv)
         cfg.c.http_threads = 16; /* handlers wait on upstreams: more threads than cores */
     ctx.keys = gw_keys_new(cfg.rate_rps, cfg.rate_burst);
     ctx.started_us = pl_time_mono_us();
+    svc.on_done = gw_log_request; /* every request into api_logs, off the request path */
+    svc.keep_response = GW_LOG_BODY_MAX;
     pl_service_start(&svc, gw_routes, &ctx);
     ctx.db = svc.db;
     ensure_bootstrap(svc.db, cfg.bootstrap_key);
+    ctx.log = gw_log_start(svc.db, cfg.log_retention_days);
     pl_service_wait(&svc);
+    gw_log_stop(ctx.log); /* after the drain: the last requests are written */
     pl_service_close(&svc);
     gw_keys_free(ctx.keys);
     return 0;

@@ -30,5 +30,9 @@ const struct pl_route gw_routes[] = {
     { "DELETE", "/api/v1/api-keys/{id}", gw_api_keys_revoke, PUB },
     { "GET", "/api/v1/services/health", gw_health_all, PUB },
     { "GET", "/api/v1/services/health/{service}", gw_health_one, PUB },
+    { "GET", "/api/v1/notifications", gw_notifications, PUB },
+    { "GET", "/api/v1/logs", gw_logs_list, PUB },
+    { "GET", "/api/v1/logs/{id}", gw_logs_get, PUB },
+    { "GET", "/api/v1/telemetry/metrics", gw_telemetry, PUB },
     { NULL, NULL, NULL, 0 },
 };

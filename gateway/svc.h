@@ -30,14 +30,28 @@ struct gw_cfg {
     const char *messaging_url;
     const char *media_url;
     const char *inbound_url;
+    long log_retention_days;
 };
 
 struct gw_keys; /* the key cache with its rate-limit buckets */
+struct gw_log;  /* the api_logs queue and its writer */
+
+#define GW_LOG_BODY_MAX 4096 /* bytes of each body kept in api_logs */
+
+/* One api_logs row; every string malloc'd (free with gw_log_row_free). */
+struct gw_log_row {
+    char id[37];
+    char *created_at, *method, *path, *route, *client_ip, *api_key_id, *request_id;
+    char *request_body, *response_body; /* NULL when empty */
+    unsigned status;
+    double duration_ms;
+};
 
 struct svc_ctx {
     const struct gw_cfg *cfg;
     struct pl_db *db;
     struct gw_keys *keys;
+    struct gw_log *log;
     long long started_us;
 };
 
@@ -58,6 +72,12 @@ bool gw_authorize(struct pl_req *req, unsigned need, struct gw_caller *caller, e
 struct gw_keys *gw_keys_new(long rps, long burst);
 void gw_keys_free(struct gw_keys *k);
 
+/* api_logs: the server's completion hook queues a row; a writer thread stores batches. */
+struct gw_log *gw_log_start(struct pl_db *db, long retention_days);
+void gw_log_stop(struct gw_log *log);
+void gw_log_request(const struct pl_req *req, void *ctx);
+void gw_log_row_free(struct gw_log_row *r);
+
 /* Handlers. */
 enum MHD_Result gw_to_customer(struct pl_req *req);
 enum MHD_Result gw_to_conversation(struct pl_req *req);
@@ -66,6 +86,10 @@ enum MHD_Result gw_api_keys_create(struct pl_req *req);
 enum MHD_Result gw_api_keys_list(struct pl_req *req);
 enum MHD_Result gw_api_keys_revoke(struct pl_req *req);
 enum MHD_Result gw_health_all(struct pl_req *req);
+enum MHD_Result gw_logs_list(struct pl_req *req);
+enum MHD_Result gw_logs_get(struct pl_req *req);
+enum MHD_Result gw_telemetry(struct pl_req *req);
+enum MHD_Result gw_notifications(struct pl_req *req);
 enum MHD_Result gw_health_one(struct pl_req *req);
 
 /* SQL. */
@@ -76,6 +100,17 @@ int gw_db_key_create(PGconn *db, struct pl_arena *a, const char *name, const cha
 int gw_db_key_list(PGconn *db, struct pl_arena *a, const char **json, struct pl_err *err);
 int gw_db_key_revoke(PGconn *db, struct pl_arena *a, const char *id, const char **json,
                      struct pl_err *err);
+int gw_db_log_insert(PGconn *db, struct gw_log_row *const *rows, int n, struct pl_err *err);
+int gw_db_log_purge(PGconn *db, long days, struct pl_err *err);
+struct gw_log_filter {
+    const char *method, *status, *path, *start, *end; /* NULL = any */
+    long long limit, offset;
+};
+int gw_db_log_list(PGconn *db, struct pl_arena *a, const struct gw_log_filter *f,
+                   const char ***items, int *n, long long *total, struct pl_err *err);
+int gw_db_log_get(PGconn *db, struct pl_arena *a, const char *id, const char **json,
+                  struct pl_err *err);
+int gw_db_telemetry(PGconn *db, struct pl_arena *a, const char **json, struct pl_err *err);
 /* Makes sure a key with this hash exists (bootstrap); scopes read, write, admin. */
 int gw_db_key_ensure(PGconn *db, const char *name, const char *hash, struct pl_err *err);
 

@@ -268,3 +268,64 @@ def test_services_health_shape():
     one = call(gw(), "GET", "/api/v1/services/health/messaging-service")
     assert one.status == 200 and one.json["key"] == "messaging-service"
     assert call(gw(), "GET", "/api/v1/services/health/nope").status == 404
+
+
+# ----------------------------------------------------------------------------- api_logs
+
+def wait_log(request_id, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        r = call(gw(), "GET", "/api/v1/logs?per_page=200&path=/api/v1/")
+        hits = [e for e in r.json["data"] if e["request_id"] == request_id]
+        if hits:
+            return hits[0]
+        assert time.monotonic() < deadline, f"no api_logs row for {request_id}"
+        time.sleep(0.2)
+
+
+def test_every_call_logged_with_secrets_redacted():
+    rid = ps.new_request_id("log")
+    made = call(gw(), "POST", "/api/v1/api-keys", {"name": "logged", "password": "hunter2"},
+                headers={"X-Request-Id": rid})
+    assert made.status == 201
+    row = wait_log(rid)
+    assert row["method"] == "POST" and row["route"] == "/api/v1/api-keys" and row["status"] == 201
+    assert row["api_key_id"] and row["client_ip"] == "127.0.0.1" and row["duration_ms"] > 0
+    text = json.dumps(row)
+    assert made.json["key"] not in text and API_KEY not in text and "hunter2" not in text
+    assert json.loads(row["response_body"])["key"] == "[redacted]"
+    one = call(gw(), "GET", f"/api/v1/logs/{row['id']}")
+    assert one.status == 200 and one.json == row
+    unauth = ps.new_request_id("log")
+    gw(key=None).request("GET", "/api/v1/nowhere", headers={"X-Request-Id": unauth})
+    miss = wait_log(unauth)
+    assert miss["status"] == 404 and miss["route"] == "unmatched" and miss["api_key_id"] is None
+
+
+def test_logs_filters_paginator_and_bad_filters():
+    rid = ps.new_request_id("logf")
+    call(gw(), "GET", "/api/v1/customers/not-a-uuid", headers={"X-Request-Id": rid})
+    wait_log(rid)
+    r = call(gw(), "GET", "/api/v1/logs?method=get&status=404&path=not-a-uuid&per_page=5")
+    assert r.status == 200 and set(r.json) >= {"data", "current_page", "per_page", "total",
+                                               "last_page", "next_page_url", "prev_page_url"}
+    assert r.json["per_page"] == 5 and r.json["data"]
+    assert all(e["method"] == "GET" and e["status"] == 404 and "not-a-uuid" in e["path"]
+               for e in r.json["data"])
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert call(gw(), "GET", f"/api/v1/logs?start_date={today}").json["total"] >= 1
+    assert call(gw(), "GET", "/api/v1/logs?end_date=2000-01-01").json["total"] == 0
+    for q in ("status=abc", "start_date=yesterday", "end_date=2026-13", "method=G%27T",
+              "per_page=500"):
+        assert call(gw(), "GET", f"/api/v1/logs?{q}").status == 422, q
+    assert call(gw(), "GET", "/api/v1/logs/not-a-uuid").status == 404
+
+
+def test_telemetry_and_notifications():
+    t = call(gw(), "GET", "/api/v1/telemetry/metrics")
+    assert t.status == 200
+    assert set(t.json) >= {"total_requests", "average_response_time", "error_rate"}
+    assert t.json["total_requests"] >= 1 and 0 <= t.json["error_rate"] <= 100
+    n = call(gw(), "GET", "/api/v1/notifications")
+    assert n.status == 200 and isinstance(n.json, list) and n.json
+    assert all({"type", "title", "message"} <= set(item) for item in n.json)

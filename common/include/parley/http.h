@@ -29,6 +29,8 @@ struct pl_server;
 typedef enum MHD_Result pl_handler(struct pl_req *req);
 /* Readiness probe: returns true when the binary can serve (database reachable and migrated). */
 typedef bool pl_ready_fn(void *ctx);
+/* Called once per request when it is over (reply sent, or the client gone), on a pool thread. */
+typedef void pl_done_fn(const struct pl_req *req, void *ctx);
 
 enum pl_route_flags {
     PL_ROUTE_PUBLIC = 1 << 0, /* no X-Service-Token needed */
@@ -55,6 +57,8 @@ struct pl_server_opts {
     void *ctx;                    /* handed to handlers through pl_req_ctx() */
     pl_ready_fn *ready;           /* NULL: ready when db is (or always, without db) */
     struct pl_db *db;             /* the binary's database, for pl_req_db() and /readyz; or NULL */
+    pl_done_fn *on_done;          /* per finished request (the gateway's api_logs); or NULL */
+    size_t keep_response;         /* bytes of each reply body kept for on_done */
 };
 
 /* Starts serving.  Returns NULL and fills err when the port cannot be bound. */
@@ -90,6 +94,18 @@ const char *pl_req_header(const struct pl_req *req, const char *name);
 
 /* The MHD connection, for iterating values. */
 struct MHD_Connection *pl_req_connection(const struct pl_req *req);
+
+/* For on_done: the status answered, the time taken, the matched route pattern ("unmatched"),
+ * the client's address (into buf), and the first keep_response bytes of the reply body. */
+unsigned pl_req_status(const struct pl_req *req);
+long long pl_req_duration_us(const struct pl_req *req);
+const char *pl_req_route(const struct pl_req *req);
+const char *pl_req_client_ip(const struct pl_req *req, char buf[64]);
+const char *pl_req_reply_body(const struct pl_req *req, size_t *len);
+
+/* One pointer a handler may leave on its request for on_done (borrowed; arena memory is fine). */
+void pl_req_set_note(struct pl_req *req, const void *note);
+const void *pl_req_note(const struct pl_req *req);
 
 /* Adds a header to the reply that follows (copied). */
 void pl_req_reply_header(struct pl_req *req, const char *name, const char *value);

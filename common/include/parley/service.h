@@ -25,6 +25,8 @@ struct pl_service {
     struct pl_db *db;         /* the service's database, set by pl_service_start */
     struct pl_server *server;
     struct pl_outbox *outbox;
+    pl_done_fn *on_done;  /* set before pl_service_start: see pl_server_opts */
+    size_t keep_response;
 };
 
 /*

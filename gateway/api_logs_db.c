@@ -1,0 +1,174 @@
+/*
+ * api_logs_db.c - all SQL of api_logs: the batch insert (arrays unnested into rows, one round
+ * trip per batch), retention, the filtered list, one row, and the telemetry summary.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parley/arena.h"
+#include "parley/buf.h"
+#include "parley/db.h"
+#include "parley/err.h"
+#include "svc.h"
+
+#define NCOLS 12
+
+static const struct pl_stmt insert = {
+    "gw_log_insert",
+    "INSERT INTO api_logs (id, method, path, route, status, duration_ms, client_ip, api_key_id,"
+    " request_id, request_body, response_body, created_at)"
+    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],"
+    " $6::float8[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[],"
+    " $12::timestamptz[])",
+    NCOLS,
+};
+
+static const struct pl_stmt purge = {
+    "gw_log_purge",
+    "DELETE FROM api_logs WHERE created_at < now() - make_interval(days => $1::int)",
+    1,
+};
+
+#define LOG_WHERE                                                                                \
+    " WHERE ($1::text IS NULL OR l.method = upper($1))"                                          \
+    "   AND ($2::int IS NULL OR l.status = $2::int)"                                              \
+    "   AND ($3::text IS NULL OR strpos(l.path, $3) > 0)"                                         \
+    "   AND ($4::timestamptz IS NULL OR l.created_at >= $4::timestamptz)"                         \
+    "   AND ($5::timestamptz IS NULL OR l.created_at <= $5::timestamptz)"
+
+static const struct pl_stmt list = {
+    "gw_log_list",
+    "SELECT api_log_json(l) FROM api_logs l" LOG_WHERE
+    " ORDER BY l.created_at DESC, l.id DESC LIMIT $6::bigint OFFSET $7::bigint",
+    7,
+};
+
+static const struct pl_stmt count = {
+    "gw_log_count", "SELECT count(*) FROM api_logs l" LOG_WHERE, 5,
+};
+
+static const struct pl_stmt by_id = {
+    "gw_log_by_id", "SELECT api_log_json(l) FROM api_logs l WHERE l.id = $1::uuid", 1,
+};
+
+static const struct pl_stmt telemetry = {
+    "gw_telemetry",
+    "SELECT row_to_json(t) FROM (SELECT count(*) AS total_requests,"
+    " round(COALESCE(avg(duration_ms), 0)::numeric, 3) AS average_response_time,"
+    " round(COALESCE(avg((status >= 400)::int), 0)::numeric * 100, 2) AS error_rate,"
+    " count(*) FILTER (WHERE status >= 500) AS server_errors,"
+    " pl_time(now() - interval '24 hours') AS since"
+    " FROM api_logs WHERE created_at >= now() - interval '24 hours') t",
+    0,
+};
+
+/* Appends one element of a PostgreSQL array literal: NULL, or a quoted, escaped string. */
+static void
+elem(struct pl_buf *b, const char *v)
+{
+    pl_buf_puts(b, b->len > 1 ? "," : "");
+    if (v == NULL) {
+        pl_buf_puts(b, "NULL");
+        return;
+    }
+    pl_buf_puts(b, "\"");
+    for (; *v; v++) {
+        if (*v == '"' || *v == '\\')
+            pl_buf_append(b, "\\", 1);
+        pl_buf_append(b, v, 1);
+    }
+    pl_buf_puts(b, "\"");
+}
+
+int
+gw_db_log_insert(PGconn *db, struct gw_log_row *const *rows, int n, struct pl_err *err)
+{
+    struct pl_buf col[NCOLS];
+    const char *params[NCOLS];
+    PGresult *res = NULL;
+    char num[2][32];
+    int rc;
+
+    for (int c = 0; c < NCOLS; c++) {
+        col[c] = (struct pl_buf)PL_BUF_INIT;
+        pl_buf_puts(&col[c], "{");
+    }
+    for (int i = 0; i < n; i++) {
+        const struct gw_log_row *r = rows[i];
+
+        snprintf(num[0], sizeof(num[0]), "%u", r->status);
+        snprintf(num[1], sizeof(num[1]), "%.3f", r->duration_ms);
+        elem(&col[0], r->id), elem(&col[1], r->method), elem(&col[2], r->path);
+        elem(&col[3], r->route), elem(&col[4], num[0]), elem(&col[5], num[1]);
+        elem(&col[6], r->client_ip), elem(&col[7], r->api_key_id), elem(&col[8], r->request_id);
+        elem(&col[9], r->request_body), elem(&col[10], r->response_body);
+        elem(&col[11], r->created_at);
+    }
+    for (int c = 0; c < NCOLS; c++) {
+        pl_buf_puts(&col[c], "}");
+        params[c] = col[c].data;
+    }
+    rc = pl_db_query(db, &insert, params, &res, err);
+    PQclear(res);
+    for (int c = 0; c < NCOLS; c++)
+        pl_buf_cleanup(&col[c]);
+    return rc;
+}
+
+int
+gw_db_log_purge(PGconn *db, long days, struct pl_err *err)
+{
+    char d[24];
+    const char *params[] = { d };
+    PGresult *res = NULL;
+    int rc;
+
+    snprintf(d, sizeof(d), "%ld", days);
+    rc = pl_db_query(db, &purge, params, &res, err);
+    PQclear(res);
+    return rc;
+}
+
+int
+gw_db_log_list(PGconn *db, struct pl_arena *a, const struct gw_log_filter *f,
+               const char ***items, int *n, long long *total, struct pl_err *err)
+{
+    char limit[24], offset[24];
+    const char *params[] = { f->method, f->status, f->path, f->start, f->end, limit, offset };
+    PGresult *res = NULL;
+    int rc;
+
+    snprintf(limit, sizeof(limit), "%lld", f->limit);
+    snprintf(offset, sizeof(offset), "%lld", f->offset);
+    if ((rc = pl_db_query(db, &list, params, &res, err)) < 0)
+        return rc;
+    *n = PQntuples(res);
+    *items = pl_arena_alloc(a, sizeof(**items) * (size_t)(*n + 1));
+    for (int i = 0; i < *n; i++)
+        (*items)[i] = pl_arena_strndup(a, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
+    PQclear(res);
+    if (*n < f->limit && (*n > 0 || f->offset == 0)) { /* the page tells the total */
+        *total = f->offset + *n;
+        return PL_DB_ROW;
+    }
+    if ((rc = pl_db_query(db, &count, params, &res, err)) == PL_DB_ROW)
+        *total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return rc < 0 ? rc : PL_DB_ROW;
+}
+
+int
+gw_db_log_get(PGconn *db, struct pl_arena *a, const char *id, const char **json,
+              struct pl_err *err)
+{
+    const char *params[] = { id };
+
+    return pl_db_query_text(db, a, &by_id, params, json, err);
+}
+
+int
+gw_db_telemetry(PGconn *db, struct pl_arena *a, const char **json, struct pl_err *err)
+{
+    return pl_db_query_text(db, a, &telemetry, NULL, json, err);
+}
