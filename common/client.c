@@ -152,6 +152,8 @@ pl_client_do(struct pl_arena *a, const char *method, const char *url,
         goto out;
     }
     curl_easy_getinfo(thread_curl, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_easy_getinfo(thread_curl, CURLINFO_TOTAL_TIME, &out->ms);
+    out->ms *= 1000.0;
     out->len = resp.len;
     out->body = pl_arena_strndup(a, resp.data ? resp.data : "", resp.len);
     out->json = pl_json_keep(a, json_loadb(out->body, out->len, JSON_DECODE_ANY, NULL));
@@ -159,4 +161,87 @@ out:
     curl_slist_free_all(hdrs);
     pl_buf_cleanup(&resp);
     return ret;
+}
+
+/* Sets up one GET of a multi transfer; its body collects into *buf. */
+static CURL *
+get_handle(const char *url, struct curl_slist *hdrs, long timeout_ms, struct pl_buf *buf)
+{
+    CURL *e = curl_easy_init();
+
+    if (e == NULL)
+        return NULL;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, buf);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    return e;
+}
+
+/* Fills call i from its finished handle. */
+static void
+finish_get(struct pl_arena *a, struct pl_client_get *c, CURL *e, CURLcode rc,
+           const struct pl_buf *buf)
+{
+    c->resp.ms = 0;
+    curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &c->resp.ms);
+    c->resp.ms *= 1000.0;
+    if (rc != CURLE_OK) {
+        c->rc = map_curl_error(rc, c->url, c->err);
+        return;
+    }
+    c->rc = PL_OK;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &c->resp.status);
+    c->resp.len = buf->len;
+    c->resp.body = pl_arena_strndup(a, buf->data ? buf->data : "", buf->len);
+    c->resp.json = pl_json_keep(a, json_loadb(c->resp.body, c->resp.len, JSON_DECODE_ANY, NULL));
+}
+
+void
+pl_client_get_many(struct pl_arena *a, struct pl_client_get *calls, int n, long timeout_ms)
+{
+    struct pl_client_opts none = { NULL, NULL, 0, timeout_ms };
+    struct curl_slist *hdrs = headers_for(&none);
+    CURLM *multi = curl_multi_init();
+    CURL **easy = pl_arena_alloc(a, sizeof(*easy) * (size_t)n);
+    struct pl_buf *bufs = pl_arena_alloc(a, sizeof(*bufs) * (size_t)n);
+    int running = 0, left;
+    CURLMsg *msg;
+
+    for (int i = 0; i < n; i++) {
+        bufs[i] = (struct pl_buf)PL_BUF_INIT;
+        calls[i].rc = pl_err_set(calls[i].err, 503, "upstream_unavailable",
+                                 "a service is not reachable");
+        easy[i] = get_handle(calls[i].url, hdrs, timeout_ms, &bufs[i]);
+        if (easy[i] != NULL) {
+            curl_easy_setopt(easy[i], CURLOPT_PRIVATE, (char *)&calls[i]);
+            curl_multi_add_handle(multi, easy[i]);
+        }
+    }
+    do {
+        curl_multi_perform(multi, &running);
+        if (running)
+            curl_multi_poll(multi, NULL, 0, 100, NULL);
+    } while (running);
+    while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+        int i = 0;
+
+        while (i < n && easy[i] != msg->easy_handle)
+            i++;
+        if (i < n)
+            finish_get(a, &calls[i], easy[i], msg->data.result, &bufs[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        if (easy[i] != NULL) {
+            curl_multi_remove_handle(multi, easy[i]);
+            curl_easy_cleanup(easy[i]);
+        }
+        pl_buf_cleanup(&bufs[i]);
+    }
+    curl_multi_cleanup(multi);
+    curl_slist_free_all(hdrs);
 }

@@ -1,16 +1,17 @@
 /*
  * health.c - GET /api/v1/services/health[/{service}]: every service's /healthz asked at once
- * (one curl multi transfer each, HEALTH_TIMEOUT_MS in all), answered in the Kobliat shape:
+ * (pl_client_get_many, HEALTH_TIMEOUT_MS in all), answered in the Kobliat shape:
  * {"services": {"<key>": {"name","key","status","port","response_time","version","uptime",
  * "last_checked"}}, "checked_at"}.  A service that answers 200 is healthy, another status is
  * unhealthy, no answer in time is offline.  The gateway reports itself too.
  */
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "parley/arena.h"
+#include "parley/client.h"
+#include "parley/err.h"
 #include "parley/json.h"
 #include "parley/uuid.h"
 #include "svc.h"
@@ -25,14 +26,6 @@ struct check {
     const char *status;
     double ms;
 };
-
-static size_t
-discard(char *p, size_t size, size_t n, void *arg)
-{
-    (void)p;
-    (void)arg;
-    return size * n;
-}
 
 static void
 fill_checks(const struct gw_cfg *cfg, struct check c[NSERVICES])
@@ -53,45 +46,24 @@ fill_checks(const struct gw_cfg *cfg, struct check c[NSERVICES])
 static void
 run_checks(struct pl_arena *a, struct check c[NSERVICES])
 {
-    CURLM *multi = curl_multi_init();
-    CURL *easy[NSERVICES] = { NULL };
-    CURLMsg *msg;
-    int running = 0, left;
+    struct pl_client_get gets[NSERVICES];
+    int map[NSERVICES], n = 0;
 
     for (int i = 0; i < NSERVICES; i++) {
         if (c[i].base == NULL)
             continue;
-        easy[i] = curl_easy_init();
-        curl_easy_setopt(easy[i], CURLOPT_URL, pl_arena_printf(a, "%s/healthz", c[i].base));
-        curl_easy_setopt(easy[i], CURLOPT_TIMEOUT_MS, HEALTH_TIMEOUT_MS);
-        curl_easy_setopt(easy[i], CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(easy[i], CURLOPT_WRITEFUNCTION, discard);
-        curl_easy_setopt(easy[i], CURLOPT_PRIVATE, &c[i]);
-        curl_multi_add_handle(multi, easy[i]);
+        gets[n] = (struct pl_client_get){ .url = pl_arena_printf(a, "%s/healthz", c[i].base) };
+        map[n++] = i;
     }
-    do {
-        curl_multi_perform(multi, &running);
-        if (running)
-            curl_multi_poll(multi, NULL, 0, 100, NULL);
-    } while (running);
-    while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
-        struct check *ck;
-        long code = 0;
+    pl_client_get_many(a, gets, n, HEALTH_TIMEOUT_MS);
+    for (int k = 0; k < n; k++) {
+        struct check *ck = &c[map[k]];
 
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&ck);
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_TOTAL_TIME, &ck->ms);
-        ck->ms *= 1000.0;
-        ck->status = msg->data.result != CURLE_OK ? "offline" : code == 200 ? "healthy"
-                                                                            : "unhealthy";
+        ck->ms = gets[k].resp.ms;
+        ck->status = gets[k].rc != PL_OK          ? "offline"
+                     : gets[k].resp.status == 200 ? "healthy"
+                                                  : "unhealthy";
     }
-    for (int i = 0; i < NSERVICES; i++) {
-        if (easy[i] != NULL) {
-            curl_multi_remove_handle(multi, easy[i]);
-            curl_easy_cleanup(easy[i]);
-        }
-    }
-    curl_multi_cleanup(multi);
 }
 
 static json_t *

@@ -21,6 +21,7 @@ const struct pl_route gw_routes[] = {
     { "POST", "/api/v1/conversations/{id}/participants", gw_to_conversation, PUB },
     { "DELETE", "/api/v1/conversations/{id}/participants/{customer_id}", gw_to_conversation, PUB },
     { "GET", "/api/v1/conversations/{id}/messages", gw_to_messaging, PUB },
+    { "GET", "/api/v1/conversations/{id}/details", gw_conversation_details, PUB },
     { "POST", "/api/v1/messages", gw_to_messaging, PUB },
     { "GET", "/api/v1/messages/{id}", gw_to_messaging, PUB },
     { "PUT", "/api/v1/messages/{id}", gw_to_messaging, PUB },

@@ -86,6 +86,7 @@ enum MHD_Result gw_api_keys_create(struct pl_req *req);
 enum MHD_Result gw_api_keys_list(struct pl_req *req);
 enum MHD_Result gw_api_keys_revoke(struct pl_req *req);
 enum MHD_Result gw_health_all(struct pl_req *req);
+enum MHD_Result gw_conversation_details(struct pl_req *req);
 enum MHD_Result gw_logs_list(struct pl_req *req);
 enum MHD_Result gw_logs_get(struct pl_req *req);
 enum MHD_Result gw_telemetry(struct pl_req *req);

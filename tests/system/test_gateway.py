@@ -329,3 +329,63 @@ def test_telemetry_and_notifications():
     n = call(gw(), "GET", "/api/v1/notifications")
     assert n.status == 200 and isinstance(n.json, list) and n.json
     assert all({"type", "title", "message"} <= set(item) for item in n.json)
+
+
+# ----------------------------------------------------------------------------- details aggregate
+
+def conversation_with_messages(n=3):
+    c = gw()
+    t = ps.new_type("det")
+    a = call(c, "POST", "/api/v1/customers", {"external_type": t, "external_id": "a",
+                                              "name": "Ada"}).json
+    b = call(c, "POST", "/api/v1/customers", {"external_type": t, "external_id": "b",
+                                              "name": "Bob"}).json
+    conv = call(c, "POST", "/api/v1/conversations",
+                {"type": "direct", "participants": [a["id"], b["id"]]}).json
+    for i in range(n):
+        assert call(c, "POST", "/api/v1/messages", {"conversation_id": conv["id"],
+                    "sender_customer_id": a["id"], "direction": "inbound",
+                    "body": f"m{i}"}).status == 201
+    return conv, a, b
+
+
+def test_details_aggregate():
+    conv, a, b = conversation_with_messages(3)
+    r = call(gw(), "GET", f"/api/v1/conversations/{conv['id']}/details")
+    assert r.status == 200
+    d = r.json
+    assert d["id"] == conv["id"] and d["type"] == "direct" and d["message_count"] == 3
+    assert [m["body"] for m in d["messages"]["data"]] == ["m2", "m1", "m0"]
+    names = {p["customer_id"]: (p["name"], p["external_id"], p["external_type"])
+             for p in d["participants"]}
+    assert names[a["id"]] == ("Ada", "a", a["external_type"])
+    assert names[b["id"]] == ("Bob", "b", b["external_type"])
+    for bad in ("not-a-uuid", "00000000-0000-7000-8000-000000000000"):
+        r = call(gw(), "GET", f"/api/v1/conversations/{bad}/details")
+        assert r.status == 404 and r.json["error"] == "Not found", bad
+
+
+def test_details_degrades_one_field_at_a_time():
+    conv, a, _ = conversation_with_messages(1)
+    dead = f"http://127.0.0.1:{free_port()}"
+    g = Gateway(PARLEY_MESSAGING_URL=dead)
+    try:
+        d = call(gw(base=g.url), "GET", f"/api/v1/conversations/{conv['id']}/details").json
+        assert d["messages"] is None and d["message_count"] is None
+        assert {p["name"] for p in d["participants"]} == {"Ada", "Bob"}
+    finally:
+        g.stop()
+    g = Gateway(PARLEY_CUSTOMER_URL=dead)
+    try:
+        d = call(gw(base=g.url), "GET", f"/api/v1/conversations/{conv['id']}/details").json
+        assert d["message_count"] == 1 and all(p["name"] is None for p in d["participants"])
+        assert {p["customer_id"] for p in d["participants"]} >= {a["id"]}
+    finally:
+        g.stop()
+    g = Gateway(PARLEY_CONVERSATION_URL=dead)
+    try:
+        r = gw(base=g.url).request("GET", f"/api/v1/conversations/{conv['id']}/details",
+                                   headers={"X-API-Key": API_KEY}, allow_5xx=True)
+        assert r.status == 503 and "127.0.0.1" not in r.body.decode()
+    finally:
+        g.stop()

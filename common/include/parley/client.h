@@ -20,6 +20,15 @@ struct pl_client_resp {
     const char *body; /* NUL-terminated, in the caller's arena */
     size_t len;
     json_t *json;     /* body parsed as JSON (kept alive by the arena), or NULL */
+    double ms;        /* time the call took */
+};
+
+/* One of several GETs made at once by pl_client_get_many. */
+struct pl_client_get {
+    const char *url;            /* in */
+    int rc;                     /* out: PL_OK (resp filled) or PL_ERR (err filled) */
+    struct pl_client_resp resp;
+    struct pl_err *err;         /* in: where a failure goes (may be NULL) */
 };
 
 /* curl_global_init and the token every call sends (copied).  Not thread-safe: main() only. */
@@ -36,6 +45,12 @@ struct pl_client_opts {
 /* The general call: as pl_client_call, with extra headers and a body of any bytes. */
 int pl_client_do(struct pl_arena *a, const char *method, const char *url,
                  const struct pl_client_opts *o, struct pl_client_resp *out, struct pl_err *err);
+
+/*
+ * Runs every GET of calls[0..n) at the same time (one curl multi), each with the service token
+ * and the request id, and returns when all are done or timeout_ms passed.  Thread-safe.
+ */
+void pl_client_get_many(struct pl_arena *a, struct pl_client_get *calls, int n, long timeout_ms);
 
 /*
  * Sends method url with body (NULL for none; sent as application/json) and waits at most
