@@ -99,6 +99,15 @@ headers_for(const struct pl_client_opts *o)
     return h;
 }
 
+static const char *
+content_type_of(struct pl_arena *a, CURL *e)
+{
+    char *ct = NULL;
+
+    curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct);
+    return ct ? pl_arena_strdup(a, ct) : "application/json";
+}
+
 static int
 map_curl_error(CURLcode rc, const char *url, struct pl_err *err)
 {
@@ -154,6 +163,7 @@ pl_client_do(struct pl_arena *a, const char *method, const char *url,
     curl_easy_getinfo(thread_curl, CURLINFO_RESPONSE_CODE, &out->status);
     curl_easy_getinfo(thread_curl, CURLINFO_TOTAL_TIME, &out->ms);
     out->ms *= 1000.0;
+    out->content_type = content_type_of(a, thread_curl);
     out->len = resp.len;
     out->body = pl_arena_strndup(a, resp.data ? resp.data : "", resp.len);
     out->json = pl_json_keep(a, json_loadb(out->body, out->len, JSON_DECODE_ANY, NULL));
@@ -196,6 +206,7 @@ finish_get(struct pl_arena *a, struct pl_client_get *c, CURL *e, CURLcode rc,
     }
     c->rc = PL_OK;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &c->resp.status);
+    c->resp.content_type = content_type_of(a, e);
     c->resp.len = buf->len;
     c->resp.body = pl_arena_strndup(a, buf->data ? buf->data : "", buf->len);
     c->resp.json = pl_json_keep(a, json_loadb(c->resp.body, c->resp.len, JSON_DECODE_ANY, NULL));

@@ -322,14 +322,20 @@ pl_reply_json(struct pl_req *req, unsigned status, json_t *j)
 }
 
 enum MHD_Result
-pl_reply_json_text(struct pl_req *req, unsigned status, const char *text, size_t n)
+pl_reply_text(struct pl_req *req, unsigned status, const char *ctype, const char *text, size_t n)
 {
     char *copy = malloc(n + 1);
 
     PL_ASSERT(copy != NULL);
     memcpy(copy, text, n);
     copy[n] = '\0';
-    return reply_take(req, status, copy, n, "application/json");
+    return reply_take(req, status, copy, n, ctype);
+}
+
+enum MHD_Result
+pl_reply_json_text(struct pl_req *req, unsigned status, const char *text, size_t n)
+{
+    return pl_reply_text(req, status, "application/json", text, n);
 }
 
 json_t *

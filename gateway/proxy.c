@@ -47,6 +47,15 @@ upstream_url(struct pl_req *req, const char *base)
     return out;
 }
 
+static size_t
+body_len(const struct pl_req *req)
+{
+    size_t n = 0;
+
+    pl_req_body(req, &n);
+    return n;
+}
+
 /* "Name: value" for a header the caller sent, or NULL. */
 static const char *
 pass_header(struct pl_req *req, const char *name)
@@ -56,25 +65,15 @@ pass_header(struct pl_req *req, const char *name)
     return v ? pl_arena_printf(pl_req_arena(req), "%s: %s", name, v) : NULL;
 }
 
+/* Sends the request on to base with the given headers and relays the answer. */
 static enum MHD_Result
-forward(struct pl_req *req, const char *base, unsigned need)
+relay(struct pl_req *req, const char *base, const char *const *headers)
 {
     const struct svc_ctx *ctx = pl_req_ctx(req);
     struct pl_err err = PL_ERR_INIT;
     struct pl_client_resp resp;
-    struct gw_caller caller;
-    const char *headers[4] = { NULL };
     struct pl_client_opts o = { headers, NULL, 0, ctx->cfg->upstream_timeout_ms };
-    enum MHD_Result rc;
-    int n = 0;
 
-    if (!gw_authorize(req, need, &caller, &rc))
-        return rc;
-    headers[n++] = pl_arena_printf(pl_req_arena(req), "X-Parley-Key-Id: %s", caller.key_id);
-    if ((headers[n] = pass_header(req, "Idempotency-Key")) != NULL)
-        n++;
-    if ((headers[n] = pass_header(req, "Content-Type")) != NULL)
-        n++;
     o.body = pl_req_body(req, &o.body_len);
     if (o.body == NULL && strcmp(pl_req_method(req), "GET") != 0 &&
         strcmp(pl_req_method(req), "DELETE") != 0)
@@ -82,7 +81,48 @@ forward(struct pl_req *req, const char *base, unsigned need)
     if (pl_client_do(pl_req_arena(req), pl_req_method(req), upstream_url(req, base), &o, &resp,
                      &err) != PL_OK)
         return pl_reply_err(req, &err);
-    return pl_reply_json_text(req, (unsigned)resp.status, resp.body, resp.len);
+    return pl_reply_text(req, (unsigned)resp.status, resp.content_type, resp.body, resp.len);
+}
+
+static enum MHD_Result
+forward(struct pl_req *req, const char *base, unsigned need)
+{
+    const char *headers[4] = { NULL };
+    struct gw_caller caller;
+    enum MHD_Result rc;
+    int n = 0;
+
+    if (!gw_authorize(req, need, &caller, &rc))
+        return rc;
+    if (body_len(req) > GW_JSON_BODY_MAX) /* the server allows webhook-sized bodies */
+        return pl_reply_error(req, 413, "body_too_large",
+                              "request body exceeds the limit of %d bytes", GW_JSON_BODY_MAX);
+    headers[n++] = pl_arena_printf(pl_req_arena(req), "X-Parley-Key-Id: %s", caller.key_id);
+    if ((headers[n] = pass_header(req, "Idempotency-Key")) != NULL)
+        n++;
+    if ((headers[n] = pass_header(req, "Content-Type")) != NULL)
+        n++;
+    return relay(req, base, headers);
+}
+
+/*
+ * Webhooks: no API key (the channel signs its deliveries), the body byte for byte and the
+ * channel's signature headers untouched, since the signature covers exactly those bytes.
+ */
+enum MHD_Result
+gw_to_inbound(struct pl_req *req)
+{
+    const struct svc_ctx *ctx = pl_req_ctx(req);
+    const char *headers[4] = { NULL };
+    int n = 0;
+
+    if ((headers[n] = pass_header(req, "Content-Type")) != NULL)
+        n++;
+    if ((headers[n] = pass_header(req, "X-Hub-Signature-256")) != NULL)
+        n++;
+    if ((headers[n] = pass_header(req, "X-Telegram-Bot-Api-Secret-Token")) != NULL)
+        n++;
+    return relay(req, ctx->cfg->inbound_url, headers);
 }
 
 /* Reads need read scope; everything else write (SPEC 10). */

@@ -37,6 +37,8 @@ struct gw_keys; /* the key cache with its rate-limit buckets */
 struct gw_log;  /* the api_logs queue and its writer */
 
 #define GW_LOG_BODY_MAX 4096 /* bytes of each body kept in api_logs */
+#define GW_JSON_BODY_MAX (1 << 20)    /* API bodies (SPEC 2) */
+#define GW_WEBHOOK_BODY_MAX (3 << 20) /* webhook deliveries (SPEC 2): the server's limit */
 
 /* One api_logs row; every string malloc'd (free with gw_log_row_free). */
 struct gw_log_row {
@@ -82,6 +84,7 @@ void gw_log_row_free(struct gw_log_row *r);
 enum MHD_Result gw_to_customer(struct pl_req *req);
 enum MHD_Result gw_to_conversation(struct pl_req *req);
 enum MHD_Result gw_to_messaging(struct pl_req *req);
+enum MHD_Result gw_to_inbound(struct pl_req *req);
 enum MHD_Result gw_api_keys_create(struct pl_req *req);
 enum MHD_Result gw_api_keys_list(struct pl_req *req);
 enum MHD_Result gw_api_keys_revoke(struct pl_req *req);

@@ -171,8 +171,65 @@ class Recorder(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        Recorder.seen.append((self.path, dict(self.headers), self.rfile.read(n)))
+        body = b'{"status":"received"}'
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, *a):
         pass
+
+
+class Challenge(Recorder):
+    def do_GET(self):
+        Recorder.seen.append((self.path, dict(self.headers)))
+        body = b"1158201444"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_webhooks_pass_byte_for_byte_without_api_key():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Challenge)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    g = Gateway(PARLEY_INBOUND_URL=f"http://127.0.0.1:{srv.server_port}")
+    try:
+        c = gw(key=None, base=g.url)
+        raw = b'{"object":"whatsapp_business_account",  "entry":[{"id":"1"}] }\n'
+        Recorder.seen.clear()
+        r = c.request("POST", "/api/v1/webhooks/whatsapp", raw=raw,
+                      headers={"X-Hub-Signature-256": "sha256=abc123"})
+        assert r.status == 201 and r.json == {"status": "received"}
+        path, headers, body = Recorder.seen[-1]
+        lower = {k.lower(): v for k, v in headers.items()}
+        assert path == "/api/webhooks/whatsapp" and body == raw
+        assert lower["x-hub-signature-256"] == "sha256=abc123"
+        r = c.request("POST", "/api/v1/webhooks/telegram", raw=b'{"update_id":1}',
+                      headers={"X-Telegram-Bot-Api-Secret-Token": "tg-secret"})
+        assert r.status == 201
+        assert {k.lower(): v for k, v in Recorder.seen[-1][1].items()}[
+            "x-telegram-bot-api-secret-token"] == "tg-secret"
+        r = c.request("GET", "/api/v1/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=t"
+                      "&hub.challenge=1158201444")
+        assert r.status == 200 and r.body == b"1158201444"
+        assert r.header("Content-Type").startswith("text/plain")
+        assert "hub.challenge=1158201444" in Recorder.seen[-1][0]
+        big = b'{"pad":"' + b"x" * (2 << 20) + b'"}'
+        assert c.request("POST", "/api/v1/webhooks/whatsapp", raw=big).status == 201
+        assert len(Recorder.seen[-1][2]) == len(big)
+        api = gw(base=g.url)
+        r = call(api, "POST", "/api/v1/customers", raw=big)
+        assert r.status == 413 and r.json["error"] == "body_too_large"
+    finally:
+        g.stop()
+        srv.shutdown()
 
 
 def test_service_never_sees_the_callers_credentials():

@@ -21,6 +21,7 @@ struct pl_client_resp {
     size_t len;
     json_t *json;     /* body parsed as JSON (kept alive by the arena), or NULL */
     double ms;        /* time the call took */
+    const char *content_type; /* of the answer, or "application/json" when it named none */
 };
 
 /* One of several GETs made at once by pl_client_get_many. */

@@ -114,6 +114,9 @@ void pl_req_reply_header(struct pl_req *req, const char *name, const char *value
 enum MHD_Result pl_reply_json(struct pl_req *req, unsigned status, json_t *j);
 /* Replies with ready JSON text (copied). */
 enum MHD_Result pl_reply_json_text(struct pl_req *req, unsigned status, const char *text, size_t n);
+/* Replies with text of the given content type (copied). */
+enum MHD_Result pl_reply_text(struct pl_req *req, unsigned status, const char *ctype,
+                              const char *text, size_t n);
 /* Replies with the SPEC error envelope {"error": code, "message": ...}. */
 enum MHD_Result pl_reply_error(struct pl_req *req, unsigned status, const char *code,
                                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
