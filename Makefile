@@ -69,6 +69,7 @@ down:
 test:
 	deploy/local/install.sh
 	$(MAKE) all check-headers
+	$(MAKE) k8s-test
 	$(MAKE) unit http-test
 	$(MAKE) asan
 	deploy/local/up.sh
@@ -77,6 +78,7 @@ test:
 bench:
 	bench/customer.sh
 	bench/messages.sh
+	bench/media.sh
 
 clean:
 	rm -rf $(BUILD)
@@ -87,7 +89,7 @@ clean:
 # Fuzz targets: tests/fuzz/fuzz_<parser>.c with libFuzzer, each run for FUZZ_SECONDS on its corpus.
 FUZZ_SECONDS ?= 30
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_LIB  := $(filter-out common/stub.c,$(wildcard common/*.c))
+FUZZ_LIB  := $(filter-out common/stub.c common/service.c,$(wildcard common/*.c))
 fuzz:
 	@mkdir -p $(BUILD)/fuzz
 	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
@@ -122,3 +124,8 @@ $(BUILD)/tests/db/%: $(BUILD)/tests/db/%.o $(BUILD)/libparley.a
 db-test: $(DB_BIN)
 	@set -e; for t in $(DB_BIN); do echo "== $$t"; $$t; done
 .PHONY: db-test
+
+# Kubernetes manifests and the image recipe, offline (tests/k8s): no cluster, no Docker.
+k8s-test: all
+	k=$$(tests/k8s/ensure-kubectl.sh) && KUBECTL=$$k $(PYTEST) -q tests/k8s
+.PHONY: k8s-test
