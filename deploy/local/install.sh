@@ -16,6 +16,7 @@ PACKAGES=(
     maven ca-certificates
     # scripts and tests
     python3 python3-pytest kcat wrk curl procps util-linux coreutils
+    python3-yaml python3-jsonschema python3-pip
 )
 JAVA_PACKAGE=default-jdk-headless
 
