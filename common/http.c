@@ -392,6 +392,17 @@ pl_reply_err(struct pl_req *req, const struct pl_err *err)
 }
 
 enum MHD_Result
+pl_reply_row(struct pl_req *req, int rc, unsigned status, const char *json,
+             const struct pl_err *err, const char *code, const char *msg)
+{
+    if (rc > 0) /* PL_DB_ROW */
+        return pl_reply_json_text(req, status, json, strlen(json));
+    if (rc == 0) /* PL_DB_NONE */
+        return pl_reply_error(req, 404, code, "%s", msg);
+    return pl_reply_err(req, err);
+}
+
+enum MHD_Result
 pl_reply_invalid(struct pl_req *req, json_t *errors)
 {
     log_error_reply(422, "validation_failed", "the given data was invalid");

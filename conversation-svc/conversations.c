@@ -31,16 +31,9 @@ static const struct pl_field patch_fields[] = {
     { NULL, 0, false, false, 0, 0 },
 };
 
-static enum MHD_Result
-reply_conversation(struct pl_req *req, int rc, unsigned status, const char *json,
-                   const struct pl_err *err)
-{
-    if (rc == PL_DB_ROW)
-        return pl_reply_json_text(req, status, json, strlen(json));
-    if (rc == PL_DB_NONE)
-        return pl_reply_error(req, 404, "Not found", "conversation not found");
-    return pl_reply_err(req, err);
-}
+/* A query's outcome as a reply; 404 names the resource. */
+#define reply_conversation(req, rc, status, json, err) \
+    pl_reply_row(req, rc, status, json, err, "Not found", "conversation not found")
 
 /*
  * Reads participants (an array, at most CONV_PARTICIPANTS_MAX long: checked by the field table)

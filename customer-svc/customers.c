@@ -27,16 +27,9 @@ static const struct pl_field patch_fields[] = {
     { NULL, 0, false, false, 0, 0 },
 };
 
-static enum MHD_Result
-reply_customer(struct pl_req *req, int rc, unsigned status, const char *json,
-               const struct pl_err *err)
-{
-    if (rc == PL_DB_ROW)
-        return pl_reply_json_text(req, status, json, strlen(json));
-    if (rc == PL_DB_NONE)
-        return pl_reply_error(req, 404, "Customer not found", "no customer with that id");
-    return pl_reply_err(req, err);
-}
+/* A query's outcome as a reply; 404 names the resource. */
+#define reply_customer(req, rc, status, json, err) \
+    pl_reply_row(req, rc, status, json, err, "Customer not found", "no customer with that id")
 
 /* Reads name and metadata of a create or patch body into in. */
 static void

@@ -50,16 +50,9 @@ static const struct pl_field update_fields[] = {
 
 static atomic_uint keyed_creates;
 
-static enum MHD_Result
-reply_message(struct pl_req *req, int rc, unsigned status, const char *json,
-              const struct pl_err *err)
-{
-    if (rc == PL_DB_ROW)
-        return pl_reply_json_text(req, status, json, strlen(json));
-    if (rc == PL_DB_NONE)
-        return pl_reply_error(req, 404, "Message not found", "no message with that id");
-    return pl_reply_err(req, err);
-}
+/* A query's outcome as a reply; 404 names the resource. */
+#define reply_message(req, rc, status, json, err) \
+    pl_reply_row(req, rc, status, json, err, "Message not found", "no message with that id")
 
 static const char *
 str_field(const json_t *body, const char *name)

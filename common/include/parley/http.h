@@ -122,6 +122,13 @@ enum MHD_Result pl_reply_error(struct pl_req *req, unsigned status, const char *
                                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Same, from a filled struct pl_err. */
 enum MHD_Result pl_reply_err(struct pl_req *req, const struct pl_err *err);
+/*
+ * Replies with the outcome of a query that yields one JSON document (PL_DB_* in rc): the
+ * document with status on PL_DB_ROW, 404 {"error": code, "message": msg} on PL_DB_NONE, the
+ * error in err otherwise.
+ */
+enum MHD_Result pl_reply_row(struct pl_req *req, int rc, unsigned status, const char *json,
+                             const struct pl_err *err, const char *code, const char *msg);
 /* 422 validation_failed with errors (taken) as the "errors" member. */
 enum MHD_Result pl_reply_invalid(struct pl_req *req, json_t *errors);
 
