@@ -121,3 +121,48 @@ def test_kill9_with_pending_outbox_then_restart_delivers_everything(api, kafka, 
     assert ps.outbox_pending() == 0, "outbox did not drain after Kafka came back"
     cons.settle(2.0)
     check_events(cons, created, exactly_once=False)
+
+
+def test_two_replicas_publish_every_event_exactly_once(api, kafka):
+    """A second customer-svc on the same database: one relay publishes (the advisory lock), the
+    other waits, so events written through either replica arrive once each, in order per key."""
+    import socket
+    import subprocess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "PORT"))}
+    env.update({"DATABASE_URL": ps.CUSTOMERS_DB_URL, "KAFKA_BROKERS": ps.KAFKA_BROKERS,
+                "PORT": str(port)})
+    proc = subprocess.Popen([str(ps.ROOT / "build" / "bin" / "customer-svc")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        second = ps.Client(base_url=url)
+        deadline = time.monotonic() + 15
+        while not ps.healthz_ok(url, timeout=1):
+            assert proc.poll() is None and time.monotonic() < deadline, "second replica did not start"
+            time.sleep(0.1)
+        cons = kafka()
+        et = new_type("repl")
+        created = []
+        for i in range(20):
+            via = api if i % 2 == 0 else second
+            r = via.post("/api/customers", {"external_type": et, "external_id": f"r{i}"},
+                         request_id=new_request_id(f"repl{i}"))
+            assert r.status == 201, r
+            created.append((None, r.json))
+            u = via.patch(f"/api/customers/{r.json['id']}", {"metadata": {"n": i}})
+            assert u.status == 200, u
+        wait_all_created(cons, created, DELIVERY_DEADLINE)
+        ids = {c["id"] for _, c in created}
+        cons.wait_for(ps.UPDATED, lambda e: e.key in ids, n=len(ids), timeout=DELIVERY_DEADLINE)
+        cons.settle(1.0)
+        for topic in (CREATED, ps.UPDATED):
+            events = cons.matching(topic, lambda e: e.key in ids)
+            assert len(events) == len(ids), (topic, len(events))
+            assert len({e.env["event_id"] for e in events}) == len(ids)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
