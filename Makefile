@@ -79,6 +79,7 @@ bench:
 	bench/customer.sh
 	bench/messages.sh
 	bench/media.sh
+	bench/gateway.sh
 
 clean:
 	rm -rf $(BUILD)
