@@ -283,6 +283,8 @@ pl_reply_response(struct pl_req *req, unsigned status, struct MHD_Response *resp
         MHD_add_response_header(resp, h->name, h->value);
     if (atomic_load(&req->srv->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (req->srv->opts.decorate != NULL)
+        req->srv->opts.decorate(req, resp, req->srv->opts.ctx);
     req->status = status;
     req->bytes = bytes;
     rc = MHD_queue_response(req->conn, status, resp);

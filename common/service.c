@@ -57,6 +57,7 @@ pl_service_start(struct pl_service *svc, const struct pl_route *routes, void *ct
                                                             .routes = routes, .ctx = ctx,
                                                             .db = svc->db,
                                                             .on_done = svc->on_done,
+                                                            .decorate = svc->decorate,
                                                             .keep_response = svc->keep_response },
                                   &err);
     if (svc->server == NULL)

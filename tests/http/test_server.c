@@ -84,6 +84,7 @@ struct resp {
     char allow[128];
     char request_id[256];
     char content_type[128];
+    char decorated[16];
     json_t *json; /* body parsed, when it is JSON */
     CURLcode rc;
     long new_conns;
@@ -131,6 +132,7 @@ on_header(char *line, size_t size, size_t nmemb, void *userdata)
     grab_header(line, n, "Allow", r->allow, sizeof(r->allow));
     grab_header(line, n, "X-Request-Id", r->request_id, sizeof(r->request_id));
     grab_header(line, n, "Content-Type", r->content_type, sizeof(r->content_type));
+    grab_header(line, n, "X-Decorated", r->decorated, sizeof(r->decorated));
     return n;
 }
 
@@ -326,6 +328,62 @@ test_metrics_count_requests(void **state)
                                         "method=\"GET\",route=\"/public/ping\",status=\"200\"}"));
     assert_non_null(strstr(r.body.data, "parley_http_inflight{service=\"http-test\"}"));
     resp_free(&r);
+}
+
+static int done_calls;
+static unsigned done_status;
+static char done_route[64];
+
+static void
+on_done_count(const struct pl_req *req, void *ctx)
+{
+    (void)ctx;
+    done_calls++;
+    done_status = pl_req_status(req);
+    snprintf(done_route, sizeof(done_route), "%s", pl_req_route(req));
+}
+
+static void
+decorate_mark(const struct pl_req *req, struct MHD_Response *resp, void *ctx)
+{
+    (void)req;
+    (void)ctx;
+    MHD_add_response_header(resp, "X-Decorated", "yes");
+}
+
+/* The hooks see every request and every response, the server's own 404 and OPTIONS included. */
+static void
+test_done_and_decorate_hooks(void **state)
+{
+    struct pl_server_opts opts = { .service = "hooks", .port = 0, .threads = 1,
+                                   .max_body = MAX_BODY, .routes = routes,
+                                   .on_done = on_done_count, .decorate = decorate_mark };
+    struct pl_err err = PL_ERR_INIT;
+    struct pl_server *other = pl_server_start(&opts, &err);
+    char saved[sizeof(base_url)];
+    struct resp r;
+
+    (void)state;
+    assert_non_null(other);
+    memcpy(saved, base_url, sizeof(saved));
+    snprintf(base_url, sizeof(base_url), "http://127.0.0.1:%u", (unsigned)pl_server_port(other));
+    done_calls = 0;
+    simple("GET", "/nowhere", NULL, &r);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(r.decorated, "yes");
+    resp_free(&r);
+    simple("OPTIONS", "/public/ping", NULL, &r);
+    assert_int_equal(r.status, 204);
+    assert_string_equal(r.decorated, "yes");
+    resp_free(&r);
+    simple("GET", "/public/ping", NULL, &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    memcpy(base_url, saved, sizeof(saved));
+    pl_server_drain_and_free(other, 1000); /* completion callbacks have all run */
+    assert_int_equal(done_calls, 3);
+    assert_int_equal(done_status, 200);
+    assert_string_equal(done_route, "/public/ping");
 }
 
 /* A server started and stopped beside the main one leaves nothing behind in the metrics. */
@@ -759,6 +817,7 @@ main(void)
         cmocka_unit_test(test_builtin_healthz),
         cmocka_unit_test(test_metrics_count_requests),
         cmocka_unit_test(test_stopped_server_leaves_metrics),
+        cmocka_unit_test(test_done_and_decorate_hooks),
         cmocka_unit_test(test_unknown_path_is_404),
         cmocka_unit_test(test_wrong_method_is_405_with_allow),
         cmocka_unit_test(test_options_answers_allow),

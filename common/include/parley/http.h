@@ -31,6 +31,11 @@ typedef enum MHD_Result pl_handler(struct pl_req *req);
 typedef bool pl_ready_fn(void *ctx);
 /* Called once per request when it is over (reply sent, or the client gone), on a pool thread. */
 typedef void pl_done_fn(const struct pl_req *req, void *ctx);
+/*
+ * Called with every response just before it is queued, the server's own ones (404, 405, 413,
+ * OPTIONS) included, to add headers (CORS, for one) with MHD_add_response_header.
+ */
+typedef void pl_decorate_fn(const struct pl_req *req, struct MHD_Response *resp, void *ctx);
 
 enum pl_route_flags {
     PL_ROUTE_PUBLIC = 1 << 0, /* no X-Service-Token needed */
@@ -58,6 +63,7 @@ struct pl_server_opts {
     pl_ready_fn *ready;           /* NULL: ready when db is (or always, without db) */
     struct pl_db *db;             /* the binary's database, for pl_req_db() and /readyz; or NULL */
     pl_done_fn *on_done;          /* per finished request (the gateway's api_logs); or NULL */
+    pl_decorate_fn *decorate;     /* per response, before it is queued; or NULL */
     size_t keep_response;         /* bytes of each reply body kept for on_done */
 };
 

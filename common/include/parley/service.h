@@ -26,6 +26,7 @@ struct pl_service {
     struct pl_server *server;
     struct pl_outbox *outbox;
     pl_done_fn *on_done;  /* set before pl_service_start: see pl_server_opts */
+    pl_decorate_fn *decorate;
     size_t keep_response;
 };
 
