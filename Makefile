@@ -130,3 +130,9 @@ db-test: $(DB_BIN)
 k8s-test: all
 	k=$$(tests/k8s/ensure-kubectl.sh) && KUBECTL=$$k $(PYTEST) -q tests/k8s
 .PHONY: k8s-test
+
+# The gateway serves docs/openapi.yaml from a copy linked into its binary (gateway/openapi.c).
+$(BUILD)/gen/gateway/openapi_doc.o: docs/openapi.yaml
+	@mkdir -p $(@D)
+	printf '\t.section .rodata\n\t.globl gw_openapi_doc\ngw_openapi_doc:\n\t.incbin "%s"\n\t.globl gw_openapi_doc_end\ngw_openapi_doc_end:\n\t.section .note.GNU-stack,"",@progbits\n' $< | $(CC) -x assembler -c - -o $@
+$(BUILD)/bin/gateway: $(BUILD)/gen/gateway/openapi_doc.o

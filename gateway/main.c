@@ -32,6 +32,8 @@ static const struct pl_cfg_var gw_vars[] = {
     URL_VAR("PARLEY_MESSAGING_URL", messaging_url, "http://127.0.0.1:8003"),
     URL_VAR("PARLEY_MEDIA_URL", media_url, "http://127.0.0.1:8004"),
     URL_VAR("PARLEY_INBOUND_URL", inbound_url, "http://127.0.0.1:8005"),
+    { "PARLEY_CORS_ORIGINS", PL_CFG_STR, offsetof(struct gw_cfg, cors_origins), "", 0, 0, false,
+      false },
     { "PARLEY_LOG_RETENTION_DAYS", PL_CFG_INT, offsetof(struct gw_cfg, log_retention_days), "30",
       1, 3650, false, false },
     { NULL, 0, 0, NULL, 0, 0, false, false },
@@ -79,6 +81,7 @@ main(int argc, char **argv)
 {
     static struct gw_cfg cfg;
     struct svc_ctx ctx = { &cfg, NULL, NULL, NULL, 0 };
+    struct pl_err err = PL_ERR_INIT;
     struct pl_service svc;
 
     pl_service_init(&svc, GW_SERVICE, gw_vars, &cfg, &cfg.c, argc, argv);
@@ -88,6 +91,8 @@ main(int argc, char **argv)
 
         return create_key_cli(db, argv[2], scopes);
     }
+    if (gw_cors_check(cfg.cors_origins, &err) != PL_OK)
+        pl_fatal("config: %s", err.msg);
     if (cfg.c.http_threads == 0)
         cfg.c.http_threads = 16; /* handlers wait on upstreams: more threads than cores */
     if (cfg.c.max_body < GW_WEBHOOK_BODY_MAX)
@@ -95,6 +100,7 @@ main(int argc, char **argv)
     ctx.keys = gw_keys_new(cfg.rate_rps, cfg.rate_burst);
     ctx.started_us = pl_time_mono_us();
     svc.on_done = gw_log_request; /* every request into api_logs, off the request path */
+    svc.decorate = gw_cors_decorate; /* CORS headers on every answer, when origins are listed */
     svc.keep_response = GW_LOG_BODY_MAX;
     pl_service_start(&svc, gw_routes, &ctx);
     ctx.db = svc.db;

@@ -6,14 +6,21 @@
  * thread's request id), the service token and the caller's key id — never the caller's key,
  * cookies or Host.  The service's status and body come back unchanged; its paginator URLs are
  * already public ones (PARLEY_PUBLIC_URL).
+ *
+ * Resilience: an idempotent call whose connection failed is retried once after 10-50 ms, and each
+ * upstream has a circuit breaker (breaker.c) that answers 503 at once while the service is down.
  */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "parley/arena.h"
 #include "parley/buf.h"
 #include "parley/client.h"
 #include "parley/err.h"
+#include "parley/uuid.h"
 #include "svc.h"
 
 static enum MHD_Result
@@ -65,7 +72,51 @@ pass_header(struct pl_req *req, const char *name)
     return v ? pl_arena_printf(pl_req_arena(req), "%s: %s", name, v) : NULL;
 }
 
-/* Sends the request on to base with the given headers and relays the answer. */
+/* GET, PUT and DELETE may be sent twice: the second send cannot change the outcome. */
+static bool
+idempotent(const char *method)
+{
+    return strcmp(method, "GET") == 0 || strcmp(method, "PUT") == 0 ||
+           strcmp(method, "DELETE") == 0;
+}
+
+/* 10-50 ms, different per thread and call, so retries from many threads do not align. */
+static void
+jitter(void)
+{
+    static _Thread_local unsigned seed;
+    struct timespec ts = { 0, 0 };
+
+    if (seed == 0)
+        seed = (unsigned)pl_time_mono_us() ^ (unsigned)(uintptr_t)&seed;
+    ts.tv_nsec = (10 + rand_r(&seed) % 41) * 1000000L;
+    nanosleep(&ts, NULL);
+}
+
+/*
+ * One upstream call, retried once after a short jitter when the connection could not be made
+ * (503 upstream_unavailable) and the method is idempotent.  Never after a timeout: the service
+ * may be working on it, and a second try would double the caller's wait.
+ */
+static int
+call_upstream(struct pl_req *req, const char *url, const struct pl_client_opts *o,
+              struct pl_client_resp *resp, struct pl_err *err)
+{
+    const char *method = pl_req_method(req);
+    int rc = pl_client_do(pl_req_arena(req), method, url, o, resp, err);
+
+    if (rc != PL_OK && err->status == 503 && idempotent(method)) {
+        jitter();
+        *err = (struct pl_err)PL_ERR_INIT;
+        rc = pl_client_do(pl_req_arena(req), method, url, o, resp, err);
+    }
+    return rc;
+}
+
+/*
+ * Sends the request on to base with the given headers and relays the answer, through the
+ * upstream's circuit breaker: refused at once while it is open.
+ */
 static enum MHD_Result
 relay(struct pl_req *req, const char *base, const char *const *headers)
 {
@@ -73,13 +124,20 @@ relay(struct pl_req *req, const char *base, const char *const *headers)
     struct pl_err err = PL_ERR_INIT;
     struct pl_client_resp resp;
     struct pl_client_opts o = { headers, NULL, 0, ctx->cfg->upstream_timeout_ms };
+    struct gw_breaker *b = gw_breaker_for(base);
+    enum gw_pass pass = gw_breaker_enter(b);
+    int rc;
 
+    if (pass == GW_DENY)
+        return pl_reply_error(req, 503, "upstream_unavailable",
+                              "a service is not reachable (circuit open); retry later");
     o.body = pl_req_body(req, &o.body_len);
     if (o.body == NULL && strcmp(pl_req_method(req), "GET") != 0 &&
         strcmp(pl_req_method(req), "DELETE") != 0)
         o.body = ""; /* an empty body is still a body: the service answers it */
-    if (pl_client_do(pl_req_arena(req), pl_req_method(req), upstream_url(req, base), &o, &resp,
-                     &err) != PL_OK)
+    rc = call_upstream(req, upstream_url(req, base), &o, &resp, &err);
+    gw_breaker_leave(b, pass, rc == PL_OK && resp.status < 500);
+    if (rc != PL_OK)
         return pl_reply_err(req, &err);
     return pl_reply_text(req, (unsigned)resp.status, resp.content_type, resp.body, resp.len);
 }
@@ -154,4 +212,13 @@ gw_to_messaging(struct pl_req *req)
     const struct svc_ctx *ctx = pl_req_ctx(req);
 
     return forward(req, ctx->cfg->messaging_url, scope_of(req));
+}
+
+/* Dead deliveries and their replay: admin scope, forwarded like any API call. */
+enum MHD_Result
+gw_webhooks_admin(struct pl_req *req)
+{
+    const struct svc_ctx *ctx = pl_req_ctx(req);
+
+    return forward(req, ctx->cfg->inbound_url, GW_ADMIN);
 }

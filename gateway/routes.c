@@ -29,6 +29,8 @@ const struct pl_route gw_routes[] = {
     { "GET", "/api/v1/webhooks/whatsapp", gw_to_inbound, PUB },
     { "POST", "/api/v1/webhooks/whatsapp", gw_to_inbound, PUB },
     { "POST", "/api/v1/webhooks/telegram", gw_to_inbound, PUB },
+    { "GET", "/api/v1/webhooks/dead", gw_webhooks_admin, PUB },
+    { "POST", "/api/v1/webhooks/{id}/replay", gw_webhooks_admin, PUB },
     { "POST", "/api/v1/api-keys", gw_api_keys_create, PUB | PL_ROUTE_JSON },
     { "GET", "/api/v1/api-keys", gw_api_keys_list, PUB },
     { "DELETE", "/api/v1/api-keys/{id}", gw_api_keys_revoke, PUB },
@@ -38,5 +40,6 @@ const struct pl_route gw_routes[] = {
     { "GET", "/api/v1/logs", gw_logs_list, PUB },
     { "GET", "/api/v1/logs/{id}", gw_logs_get, PUB },
     { "GET", "/api/v1/telemetry/metrics", gw_telemetry, PUB },
+    { "GET", "/api/v1/openapi.yaml", gw_openapi, PUB },
     { NULL, NULL, NULL, 0 },
 };

@@ -31,6 +31,7 @@ struct gw_cfg {
     const char *media_url;
     const char *inbound_url;
     long log_retention_days;
+    const char *cors_origins; /* PARLEY_CORS_ORIGINS: exact origins, comma-separated; "" = off */
 };
 
 struct gw_keys; /* the key cache with its rate-limit buckets */
@@ -80,11 +81,36 @@ void gw_log_stop(struct gw_log *log);
 void gw_log_request(const struct pl_req *req, void *ctx);
 void gw_log_row_free(struct gw_log_row *r);
 
+/*
+ * Circuit breakers, one per upstream base URL (breaker.c).  gw_breaker_for finds or makes the
+ * breaker of base (NULL when the fixed table is full: then every call passes); gw_breaker_enter
+ * says whether a call may go now, and gw_breaker_leave, called once after every call that was not
+ * denied, reports how it went (ok: an answer below 500).  Thread-safe; nothing is allocated.
+ */
+#define GW_BREAKER_FAILURES 5              /* consecutive failures that open a breaker */
+#define GW_BREAKER_OPEN_US (10LL * 1000000) /* how long it stays open before one probe */
+struct gw_breaker;
+enum gw_pass { GW_DENY, GW_PASS, GW_PROBE };
+struct gw_breaker *gw_breaker_for(const char *base);
+enum gw_pass gw_breaker_enter(struct gw_breaker *b);
+void gw_breaker_leave(struct gw_breaker *b, enum gw_pass pass, bool ok);
+
+/*
+ * CORS (cors.c).  gw_cors_check validates PARLEY_CORS_ORIGINS at start (no "*", no empty entry,
+ * each "scheme://host[:port]"); PL_ERR with err filled otherwise.  gw_cors_decorate is the
+ * server's decorate hook (ctx is the struct svc_ctx): for an allowed Origin it adds the CORS
+ * headers to the reply about to be queued, and the preflight headers to an OPTIONS reply.
+ */
+int gw_cors_check(const char *origins, struct pl_err *err);
+void gw_cors_decorate(const struct pl_req *req, struct MHD_Response *resp, void *ctx);
+
 /* Handlers. */
+enum MHD_Result gw_openapi(struct pl_req *req);
 enum MHD_Result gw_to_customer(struct pl_req *req);
 enum MHD_Result gw_to_conversation(struct pl_req *req);
 enum MHD_Result gw_to_messaging(struct pl_req *req);
 enum MHD_Result gw_to_inbound(struct pl_req *req);
+enum MHD_Result gw_webhooks_admin(struct pl_req *req);
 enum MHD_Result gw_api_keys_create(struct pl_req *req);
 enum MHD_Result gw_api_keys_list(struct pl_req *req);
 enum MHD_Result gw_api_keys_revoke(struct pl_req *req);

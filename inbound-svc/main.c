@@ -1,10 +1,60 @@
 /*
- * main.c - inbound-svc placeholder: serves /healthz, /readyz and /metrics until its service is built.
+ * main.c - inbound-svc: config → migrations → workers → database → HTTP (webhooks) → outbox
+ * relay → SIGTERM → drain → workers stop → close.
  */
-#include "parley/stub.h"
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "parley/db.h"
+#include "parley/log.h"
+#include "parley/service.h"
+#include "svc.h"
+
+#define V(name, type, field, def, min, max, secret)                                               \
+    { name, type, offsetof(struct inb_cfg, field), def, min, max, false, secret }
+
+static const struct pl_cfg_var inb_vars[] = {
+    PL_CFG_COMMON_VARS(offsetof(struct inb_cfg, c), "8005"),
+    V("PARLEY_WHATSAPP_APP_SECRET", PL_CFG_STR, whatsapp_secret, "dev-whatsapp-secret", 0, 0, true),
+    V("PARLEY_WHATSAPP_VERIFY_TOKEN", PL_CFG_STR, whatsapp_verify_token, "dev-verify-token", 0, 0,
+      true),
+    V("PARLEY_TELEGRAM_SECRET_TOKEN", PL_CFG_STR, telegram_secret, "dev-telegram-secret", 0, 0,
+      true),
+    V("PARLEY_TELEGRAM_BOT_TOKEN", PL_CFG_STR, telegram_bot_token, "123456:dev-telegram-token", 0,
+      0, true),
+    V("PARLEY_INBOUND_MAX_ATTEMPTS", PL_CFG_INT, max_attempts, "5", 1, 1000, false),
+    V("PARLEY_INBOUND_WORKERS", PL_CFG_INT, workers, "2", 1, 64, false),
+    V("PARLEY_CUSTOMER_URL", PL_CFG_STR, customer_url, "http://127.0.0.1:8001", 0, 0, false),
+    V("PARLEY_CONVERSATION_URL", PL_CFG_STR, conversation_url, "http://127.0.0.1:8002", 0, 0,
+      false),
+    V("PARLEY_MESSAGING_URL", PL_CFG_STR, messaging_url, "http://127.0.0.1:8003", 0, 0, false),
+    { NULL, 0, 0, NULL, 0, 0, false, false },
+};
 
 int
-main(void)
+main(int argc, char **argv)
 {
-    return pl_stub_main("inbound-svc", "8005");
+    static struct inb_cfg cfg;
+    struct svc_ctx ctx = { &cfg, NULL };
+    struct pl_service svc;
+    struct pl_db *workers_db;
+    size_t n;
+
+    pl_service_init(&svc, INB_SERVICE, inb_vars, &cfg, &cfg.c, argc, argv);
+    n = strcspn(cfg.telegram_bot_token, ":");
+    if (n == 0 || n >= sizeof(cfg.bot_id) || cfg.telegram_bot_token[n] != ':')
+        pl_fatal("config: PARLEY_TELEGRAM_BOT_TOKEN: expected \"<bot id>:<secret>\"");
+    snprintf(cfg.bot_id, sizeof(cfg.bot_id), "%.*s", (int)n, cfg.telegram_bot_token);
+    if (cfg.c.max_body < INB_WEBHOOK_BODY_MAX)
+        cfg.c.max_body = INB_WEBHOOK_BODY_MAX; /* deliveries up to 3 MiB (SPEC 2) */
+    /* Workers first, with their own connection factory: handlers find them ready. */
+    workers_db = pl_db_new(cfg.c.database_url);
+    ctx.workers = inb_workers_start(&cfg, workers_db, (int)cfg.workers);
+    pl_service_start(&svc, inb_routes, &ctx);
+    pl_service_wait(&svc);
+    inb_workers_stop(ctx.workers);
+    pl_db_free(workers_db);
+    pl_service_close(&svc);
+    return 0;
 }

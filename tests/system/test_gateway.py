@@ -446,3 +446,14 @@ def test_details_degrades_one_field_at_a_time():
         assert r.status == 503 and "127.0.0.1" not in r.body.decode()
     finally:
         g.stop()
+
+
+def test_dead_webhooks_and_replay_need_admin():
+    r = call(gw(), "GET", "/api/v1/webhooks/dead")
+    assert r.status == 200 and "data" in r.json
+    reader = gw(key=make_key(["read", "write"])["key"])
+    assert call(reader, "GET", "/api/v1/webhooks/dead").status == 403
+    assert call(reader, "POST", "/api/v1/webhooks/00000000-0000-7000-8000-000000000000/replay",
+                {}).status == 403
+    r = call(gw(), "POST", "/api/v1/webhooks/00000000-0000-7000-8000-000000000000/replay", {})
+    assert r.status == 404
