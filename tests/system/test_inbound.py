@@ -30,7 +30,18 @@ VERIFY_TOKEN = os.environ.get("PARLEY_WHATSAPP_VERIFY_TOKEN", "dev-verify-token"
 TG_SECRET = os.environ.get("PARLEY_TELEGRAM_SECRET_TOKEN", "dev-telegram-secret")
 TG_BOT_ID = os.environ.get("PARLEY_TELEGRAM_BOT_TOKEN", "123456:dev-telegram-token").split(":")[0]
 MAX_ATTEMPTS = int(os.environ.get("PARLEY_INBOUND_MAX_ATTEMPTS", "5"))
-FIXTURES = Path(os.environ.get("PARLEY_CHANNEL_FIXTURES", str(ps.ROOT.parent / "shared" / "fixtures" / "channels")))
+def _fixtures_dir():
+    """The shared channel payload samples: PARLEY_CHANNEL_FIXTURES, else beside the checkout (the
+    project's workspace layout), else the workspace's fixed place on this machine."""
+    for candidate in (os.environ.get("PARLEY_CHANNEL_FIXTURES"),
+                      str(ps.ROOT.parent / "shared" / "fixtures" / "channels"),
+                      "/work/shared/fixtures/channels"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return Path("/work/shared/fixtures/channels")
+
+
+FIXTURES = _fixtures_dir()
 
 FIXTURE_WA_ID = b"972987654321"
 PHONE_NUMBER_ID = "1122334455667"
