@@ -91,6 +91,8 @@ clean:
 FUZZ_SECONDS ?= 30
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_LIB  := $(filter-out common/stub.c common/service.c,$(wildcard common/*.c))
+# The workspace's real channel payloads seed the WhatsApp normaliser's fuzzing when present.
+FUZZ_CHANNEL_SEEDS ?= $(wildcard ../shared/fixtures/channels)
 fuzz:
 	@mkdir -p $(BUILD)/fuzz
 	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
@@ -98,7 +100,8 @@ fuzz:
 	        $$f $(FUZZ_LIB) $(LDLIBS) -o $(BUILD)/fuzz/$$n; \
 	    c=tests/fuzz/corpus/$${n#fuzz_}; w=$(BUILD)/fuzz/corpus-$${n#fuzz_}; mkdir -p $$w; \
 	    echo "== $$n for $(FUZZ_SECONDS)s"; \
-	    $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $$w $$c 2>&1 | tail -3; \
+	    x=; [ $$n = fuzz_whatsapp ] && x="$(FUZZ_CHANNEL_SEEDS)"; \
+	    $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $$w $$c $$x 2>&1 | tail -3; \
 	done
 .PHONY: fuzz
 
