@@ -17,8 +17,6 @@ PACKAGES=(
     # scripts and tests
     python3 python3-pytest kcat wrk curl procps util-linux coreutils
     python3-yaml python3-jsonschema python3-pip
-    # benchmarks: nginx beside the gateway (bench/gateway.sh)
-    nginx-light
 )
 JAVA_PACKAGE=default-jdk-headless
 
