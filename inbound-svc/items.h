@@ -21,7 +21,7 @@
 
 #define INB_ID_BUF 64
 
-enum inb_item_kind { INB_ITEM_MESSAGE, INB_ITEM_STATUS, INB_ITEM_SKIP };
+enum inb_item_kind { INB_ITEM_MESSAGE, INB_ITEM_STATUS, INB_ITEM_EDIT, INB_ITEM_SKIP };
 
 struct inb_item {
     enum inb_item_kind kind;

@@ -158,6 +158,21 @@ inb_tg_message(struct inb_items *out, const json_t *msg, const char *bot_id)
     inb_metadata_fit(it->metadata);
 }
 
+/*
+ * An edited_message or edited_channel_post: the message as it now reads.  It becomes an edit of
+ * the earlier message with the same "<chat_id>:<message_id>" (SPEC 10), its new text or caption.
+ */
+static inline void
+inb_tg_edit(struct inb_items *out, const json_t *msg, const char *bot_id)
+{
+    struct inb_item *it;
+
+    inb_tg_message(out, msg, bot_id);
+    it = &out->v[out->n - 1];
+    if (it->kind == INB_ITEM_MESSAGE)
+        it->kind = INB_ITEM_EDIT;
+}
+
 /* A callback_query: a press of an inline keyboard button, stored as interactive. */
 static inline void
 inb_tg_callback(struct inb_items *out, const json_t *cb, const char *bot_id)
@@ -206,9 +221,9 @@ inb_tg_normalise(const json_t *root, const char *bot_id, struct inb_items *out)
         inb_tg_message(out, x, bot_id);
     else if (json_is_object(x = json_object_get(root, "callback_query")))
         inb_tg_callback(out, x, bot_id);
-    else if (json_object_get(root, "edited_message") ||
-             json_object_get(root, "edited_channel_post"))
-        inb_items_skip(out, NULL, "edits are not applied yet");
+    else if (json_is_object(x = json_object_get(root, "edited_message")) ||
+             json_is_object(x = json_object_get(root, "edited_channel_post")))
+        inb_tg_edit(out, x, bot_id);
     else
         inb_items_skip(out, NULL, "update kind not handled");
 }

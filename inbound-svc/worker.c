@@ -231,6 +231,45 @@ deliver_status(struct run *r, const char *channel, const struct inb_item *it)
         note(r, o, "status update: HTTP %ld: %.200s", resp.status, resp.body ? resp.body : "");
 }
 
+/* The messaging-svc URL of a message by its channel and provider id, in the run's arena. */
+static const char *
+by_external_url(struct run *r, const char *channel, const char *external_id)
+{
+    struct pl_buf path = PL_BUF_INIT;
+    const char *url;
+
+    pl_buf_printf(&path, "%s/api/messages/by-external/%s/", r->cfg->messaging_url, channel);
+    pl_buf_urlencode(&path, external_id);
+    url = pl_arena_strndup(r->a, path.data, path.len);
+    pl_buf_cleanup(&path);
+    return url;
+}
+
+/*
+ * An edit replaces the body of the message it names (history kept by messaging-svc).  An edit
+ * that arrives before its message waits like a status: 404 keeps the row for a later attempt.
+ */
+static void
+deliver_edit(struct run *r, const char *channel, const struct inb_item *it)
+{
+    struct pl_err err = PL_ERR_INIT;
+    struct pl_client_resp resp;
+    json_t *body = pl_json_keep(r->a, json_pack("{s:s}", "body", it->body));
+    const char *url = by_external_url(r, channel, it->external_message_id);
+    enum outcome o;
+
+    if (pl_client_call(r->a, "PUT", url, pl_json_dump(r->a, body), INB_CALL_TIMEOUT_MS, &resp,
+                       &err) != PL_OK) {
+        note(r, ITEM_RETRY, "edit: %s", err.msg);
+        return;
+    }
+    o = classify(resp.status);
+    if (resp.status == 404)
+        note(r, ITEM_RETRY, "edit of message \"%.100s\" before the message", it->external_message_id);
+    else if (o != ITEM_OK)
+        note(r, o, "edit: HTTP %ld: %.200s", resp.status, resp.body ? resp.body : "");
+}
+
 /* Normalises a row's body into items.  Returns the parsed root (caller decrefs) or NULL. */
 static json_t *
 normalise(const struct inb_cfg *cfg, const struct webhook_row *row, struct inb_items *items)
@@ -264,6 +303,8 @@ process(struct inb_workers *w, PGconn *db, struct pl_arena *a, const struct webh
             deliver_message(&r, row->provider, it);
         else if (it->kind == INB_ITEM_STATUS)
             deliver_status(&r, row->provider, it);
+        else if (it->kind == INB_ITEM_EDIT)
+            deliver_edit(&r, row->provider, it);
         else
             pl_log_info("%s item %s skipped: %s", row->provider,
                         it->external_message_id ? it->external_message_id : "-", it->reason);

@@ -217,8 +217,7 @@ msg_messages_get(struct pl_req *req)
 
 /* Checks a PUT body into u (the target is set by the caller).  Returns the errors, or NULL. */
 static json_t *
-read_update(struct pl_req *req, const json_t *body, bool status_required,
-            struct message_update *u)
+read_update(struct pl_req *req, const json_t *body, struct message_update *u)
 {
     const char *status = str_field(body, "status");
     const json_t *error = json_object_get(body, "error");
@@ -226,17 +225,15 @@ read_update(struct pl_req *req, const json_t *body, bool status_required,
 
     if (!pl_json_check(body, update_fields, &errors) && !json_is_object(body))
         return errors;
-    u->has_body = !status_required && json_is_string(json_object_get(body, "body"));
+    u->has_body = json_is_string(json_object_get(body, "body"));
     u->body = u->has_body ? str_field(body, "body") : NULL;
     u->edited_by = u->has_body ? str_field(body, "edited_by") : NULL;
     u->status = status ? msg_status_parse(status) : MSG_ST_INVALID;
     u->error = json_is_object(error) ? pl_json_dump(pl_req_arena(req), error) : NULL;
     if (status != NULL && u->status == MSG_ST_INVALID)
         pl_json_error_add(&errors, "status", "is not a known status");
-    if (json_object_get(body, "status") == NULL &&
-        (status_required || json_object_get(body, "body") == NULL))
-        pl_json_error_add(&errors, "status", status_required ? "is required"
-                                                             : "body or status is required");
+    if (json_object_get(body, "status") == NULL && json_object_get(body, "body") == NULL)
+        pl_json_error_add(&errors, "status", "body or status is required");
     if (u->status == MSG_ST_FAILED && u->error == NULL)
         pl_json_error_add(&errors, "error", "is required when status is failed");
     return errors;
@@ -268,7 +265,7 @@ msg_messages_update(struct pl_req *req)
     u.id = pl_req_param(req, "id");
     if (!pl_uuid_valid(u.id))
         return reply_message(req, PL_DB_NONE, 0, NULL, &err);
-    if ((errors = read_update(req, pl_req_json(req), false, &u)) != NULL)
+    if ((errors = read_update(req, pl_req_json(req), &u)) != NULL)
         return pl_reply_invalid(req, errors);
     return update_and_reply(req, &u);
 }
@@ -281,7 +278,8 @@ msg_messages_update_external(struct pl_req *req)
 
     u.channel = pl_req_param(req, "channel");
     u.external_message_id = pl_req_param(req, "external_message_id");
-    if ((errors = read_update(req, pl_req_json(req), true, &u)) != NULL)
+    /* Body and/or status, as by id: channel edits (Telegram edited_message) come this way. */
+    if ((errors = read_update(req, pl_req_json(req), &u)) != NULL)
         return pl_reply_invalid(req, errors);
     return update_and_reply(req, &u);
 }

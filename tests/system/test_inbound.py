@@ -476,6 +476,38 @@ def test_telegram_text_end_to_end():
     assert "X-Telegram-Bot-Api-Secret-Token" not in row["headers"], row
 
 
+def test_telegram_edited_message_edits_the_earlier_message():
+    upd = telegram_update("first words")
+    msg = upd["message"]
+    ext = f"{msg['chat']['id']}:{msg['message_id']}"
+    assert post_telegram(upd).status == 201
+    m = wait_message("telegram", ext)
+    edit = telegram_update("second words", user_id=msg["from"]["id"], kind="edited_message",
+                           message_id=msg["message_id"])
+    assert post_telegram(edit).status == 201
+    edited = wait_for(lambda: (lambda r: r if r and r["body"] == "second words" else None)(
+        message_row("telegram", ext)), "the edit")
+    assert edited["id"] == m["id"]
+    hist = ps.Client(base_url=MESSAGING_URL).get(f"/api/messages/{m['id']}/history").json["data"]
+    assert [(h["previous_body"], h["body"]) for h in hist] == [("first words", "second words")]
+    wait_row_status("telegram", f"{TG_BOT_ID}:{edit['update_id']}", "done")
+
+
+def test_telegram_edit_before_its_message_waits():
+    upd = telegram_update("original")
+    msg = upd["message"]
+    ext = f"{msg['chat']['id']}:{msg['message_id']}"
+    edit = telegram_update("edited", user_id=msg["from"]["id"], kind="edited_message",
+                           message_id=msg["message_id"])
+    assert post_telegram(edit).status == 201
+    time.sleep(0.5)
+    assert post_telegram(upd).status == 201
+    wait_message("telegram", ext)
+    final = wait_for(lambda: (lambda r: r if r and r["body"] == "edited" else None)(
+        message_row("telegram", ext)), "the early edit applied", timeout=40)
+    assert final["body"] == "edited"
+
+
 def test_telegram_fixture_photo_caption():
     raw = (FIXTURES / "telegram_message_photo_caption.json").read_bytes()
     doc = json.loads(raw)

@@ -521,8 +521,10 @@ def test_status_by_external_id(api, kafka, conv):
     r = put(api, path, {"status": "delivered"})
     assert r.status == 200 and r.json["id"] == m["id"] and r.json["status"] == "delivered", r
     assert put(api, path, {"status": "sent"}).json == r.json
-    r2 = put(api, path, {"status": "read", "body": "ignored here"})
-    assert r2.json["status"] == "read" and r2.json["body"] == m["body"]
+    r2 = put(api, path, {"status": "read", "body": "edited by its external id"})
+    assert r2.json["status"] == "read" and r2.json["body"] == "edited by its external id"
+    hist = api.get(f"/api/messages/{m['id']}/history").json["data"]
+    assert [(h["previous_body"], h["body"]) for h in hist] == [(m["body"], "edited by its external id")]
     assert_validation(put(api, path, {}), "status")
     assert_validation(put(api, path, {"status": "nope"}), "status")
     assert_error(put(api, f"/api/messages/by-external/whatsapp/{ps.q(ext)}", {"status": "read"}), 404)

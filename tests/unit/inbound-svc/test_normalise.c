@@ -307,7 +307,14 @@ test_tg_other_kinds(void **state)
 
     (void)state;
     tg(&p, "{\"update_id\":9,\"edited_message\":{\"message_id\":1,\"chat\":{\"id\":1},\"text\":\"x\"}}");
-    assert_int_equal(p.items.v[0].kind, INB_ITEM_SKIP);
+    assert_int_equal(p.items.v[0].kind, INB_ITEM_EDIT); /* no from: the chat is the sender */
+    assert_string_equal(p.items.v[0].external_message_id, "1:1");
+    done(&p);
+    tg(&p, "{\"update_id\":12,\"edited_message\":{\"message_id\":7,\"chat\":{\"id\":42},"
+           "\"from\":{\"id\":42,\"first_name\":\"A\"},\"text\":\"now this\"}}");
+    assert_int_equal(p.items.v[0].kind, INB_ITEM_EDIT);
+    assert_string_equal(p.items.v[0].external_message_id, "42:7");
+    assert_string_equal(p.items.v[0].body, "now this");
     done(&p);
     tg(&p, "{\"update_id\":10,\"poll\":{\"id\":\"1\"}}");
     assert_int_equal(p.items.n, 1);
