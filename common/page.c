@@ -138,3 +138,16 @@ pl_page_render(struct pl_buf *out, const struct pl_req *req, const char *public_
         pl_buf_puts(out, "null");
     pl_buf_puts(out, "}");
 }
+
+enum MHD_Result
+pl_reply_page(struct pl_req *req, const char *public_base, const struct pl_page *pg,
+              long long total, const char *const *items, int n)
+{
+    struct pl_buf out = PL_BUF_INIT;
+    enum MHD_Result rc;
+
+    pl_page_render(&out, req, public_base, pg, total, items, n);
+    rc = pl_reply_json_text(req, 200, out.data, out.len);
+    pl_buf_cleanup(&out);
+    return rc;
+}

@@ -205,7 +205,6 @@ conv_conversations_list(struct pl_req *req)
     struct pl_err err = PL_ERR_INIT;
     struct conversation_filter f = { 0 };
     struct pl_page pg;
-    struct pl_buf out = PL_BUF_INIT;
     const char **items = NULL;
     json_t *errors = NULL;
     long long total = 0;
@@ -223,8 +222,5 @@ conv_conversations_list(struct pl_req *req)
     f.offset = pl_page_offset(&pg);
     if (conv_db_conversation_list(db, pl_req_arena(req), &f, &items, &n, &total, &err) < 0)
         return pl_reply_err(req, &err);
-    pl_page_render(&out, req, ctx->cfg->c.public_url, &pg, total, items, n);
-    rc = pl_reply_json_text(req, 200, out.data, out.len);
-    pl_buf_cleanup(&out);
-    return rc;
+    return pl_reply_page(req, ctx->cfg->c.public_url, &pg, total, items, n);
 }

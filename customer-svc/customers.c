@@ -169,7 +169,6 @@ cust_customers_list(struct pl_req *req)
     struct pl_err err = PL_ERR_INIT;
     struct customer_filter f = { 0 };
     struct pl_page pg;
-    struct pl_buf out = PL_BUF_INIT;
     const char *ids = filter_arg(req, "ids");
     const char **items = NULL;
     json_t *errors = NULL;
@@ -192,8 +191,5 @@ cust_customers_list(struct pl_req *req)
     f.offset = pl_page_offset(&pg);
     if (cust_db_customer_list(db, pl_req_arena(req), &f, &items, &n, &total, &err) < 0)
         return pl_reply_err(req, &err);
-    pl_page_render(&out, req, ctx->cfg->c.public_url, &pg, total, items, n);
-    rc = pl_reply_json_text(req, 200, out.data, out.len);
-    pl_buf_cleanup(&out);
-    return rc;
+    return pl_reply_page(req, ctx->cfg->c.public_url, &pg, total, items, n);
 }

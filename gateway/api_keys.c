@@ -139,9 +139,5 @@ gw_api_keys_revoke(struct pl_req *req)
     if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     r = gw_db_key_revoke(db, pl_req_arena(req), id, &json, &err);
-    if (r == PL_DB_NONE)
-        return pl_reply_error(req, 404, "Not found", "no API key with that id");
-    if (r < 0)
-        return pl_reply_err(req, &err);
-    return pl_reply_json_text(req, 200, json, strlen(json));
+    return pl_reply_row(req, r, 200, json, &err, "Not found", "no API key with that id");
 }

@@ -66,7 +66,6 @@ gw_logs_list(struct pl_req *req)
     const struct svc_ctx *ctx = pl_req_ctx(req);
     struct pl_err err = PL_ERR_INIT;
     struct gw_log_filter f = { 0 };
-    struct pl_buf out = PL_BUF_INIT;
     struct gw_caller caller;
     struct pl_page pg;
     const char **items = NULL;
@@ -88,10 +87,7 @@ gw_logs_list(struct pl_req *req)
     f.offset = pl_page_offset(&pg);
     if (gw_db_log_list(db, pl_req_arena(req), &f, &items, &n, &total, &err) < 0)
         return pl_reply_err(req, &err);
-    pl_page_render(&out, req, ctx->cfg->c.public_url, &pg, total, items, n);
-    rc = pl_reply_json_text(req, 200, out.data, out.len);
-    pl_buf_cleanup(&out);
-    return rc;
+    return pl_reply_page(req, ctx->cfg->c.public_url, &pg, total, items, n);
 }
 
 enum MHD_Result
@@ -111,11 +107,7 @@ gw_logs_get(struct pl_req *req)
     if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
     r = gw_db_log_get(db, pl_req_arena(req), id, &json, &err);
-    if (r == PL_DB_NONE)
-        return pl_reply_error(req, 404, "Not found", "no log entry with that id");
-    if (r < 0)
-        return pl_reply_err(req, &err);
-    return pl_reply_json_text(req, 200, json, strlen(json));
+    return pl_reply_row(req, r, 200, json, &err, "Not found", "no log entry with that id");
 }
 
 enum MHD_Result

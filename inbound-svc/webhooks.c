@@ -161,7 +161,6 @@ inb_webhooks_dead(struct pl_req *req)
 {
     const struct svc_ctx *ctx = pl_req_ctx(req);
     struct pl_err err = PL_ERR_INIT;
-    struct pl_buf out = PL_BUF_INIT;
     const char **items = NULL;
     json_t *errors = NULL;
     long long total = 0;
@@ -177,10 +176,7 @@ inb_webhooks_dead(struct pl_req *req)
     if (inb_db_webhook_dead(db, pl_req_arena(req), pg.per_page, pl_page_offset(&pg), &items, &n,
                             &total, &err) < 0)
         return pl_reply_err(req, &err);
-    pl_page_render(&out, req, ctx->cfg->c.public_url, &pg, total, items, n);
-    rc = pl_reply_json_text(req, 200, out.data, out.len);
-    pl_buf_cleanup(&out);
-    return rc;
+    return pl_reply_page(req, ctx->cfg->c.public_url, &pg, total, items, n);
 }
 
 enum MHD_Result

@@ -307,12 +307,10 @@ list_page(struct pl_req *req, PGconn *db, const char *conversation_id)
 {
     const struct svc_ctx *ctx = pl_req_ctx(req);
     struct pl_err err = PL_ERR_INIT;
-    struct pl_buf out = PL_BUF_INIT;
     const char **items = NULL;
     json_t *errors = NULL;
     long long total = 0;
     struct pl_page pg;
-    enum MHD_Result rc;
     int n = 0;
 
     if (!pl_page_parse(req, MSG_PER_PAGE_DEFAULT, &pg, &errors))
@@ -320,10 +318,7 @@ list_page(struct pl_req *req, PGconn *db, const char *conversation_id)
     if (msg_db_message_page(db, pl_req_arena(req), conversation_id, pg.per_page,
                             pl_page_offset(&pg), &items, &n, &total, &err) < 0)
         return pl_reply_err(req, &err);
-    pl_page_render(&out, req, ctx->cfg->c.public_url, &pg, total, items, n);
-    rc = pl_reply_json_text(req, 200, out.data, out.len);
-    pl_buf_cleanup(&out);
-    return rc;
+    return pl_reply_page(req, ctx->cfg->c.public_url, &pg, total, items, n);
 }
 
 /* {"data": [...], "has_more", "next_cursor"}: next_cursor is the last row's seq or version. */

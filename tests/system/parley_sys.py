@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -518,3 +519,35 @@ def ensure_customer_svc_running():
     assert p.returncode == 0 and healthz_ok(), (
         f"could not restart customer-svc: rc={p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
     )
+
+
+# --------------------------------------------------------------------------- spare binaries
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SpareBinary:
+    """Another instance of a binary (build/bin/<name>) on a free port with its own settings and the
+    given database, beside the stack's; ready when it answers /healthz.  stop() ends it."""
+
+    def __init__(self, name, database_url, **env):
+        self.port = free_port()
+        full = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "PORT"))}
+        full.update({"DATABASE_URL": database_url, "KAFKA_BROKERS": KAFKA_BROKERS,
+                     "PORT": str(self.port)})
+        full.update(env)
+        self.proc = subprocess.Popen([str(ROOT / "build" / "bin" / name)], env=full,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 15
+        while not healthz_ok(self.url, timeout=1):
+            assert self.proc.poll() is None, f"spare {name} exited with {self.proc.returncode}"
+            assert time.monotonic() < deadline, f"spare {name} did not start"
+            time.sleep(0.1)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=20)

@@ -4,12 +4,10 @@ client flows through /api/v1 (SPEC section 3)."""
 import http.server
 import json
 import os
-import socket
 import subprocess
 import threading
 import time
 
-import pytest
 
 import parley_sys as ps
 
@@ -33,33 +31,15 @@ def call(client, method, path, body=ps._MISSING, headers=None, **kw):
     return client.request(method, path, json_body=body, headers=h, **kw)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = ps.free_port
 
 
-class Gateway:
+class Gateway(ps.SpareBinary):
     """A second gateway binary on a free port with its own settings (same database)."""
 
     def __init__(self, **env):
-        self.port = free_port()
-        full = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "PORT"))}
-        full.update({"DATABASE_URL": GATEWAY_DB, "KAFKA_BROKERS": ps.KAFKA_BROKERS,
-                     "PORT": str(self.port)})
-        full.update(env)
-        self.proc = subprocess.Popen([str(BINARY)], env=full, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 15
-        while not ps.healthz_ok(self.url, timeout=1):
-            assert self.proc.poll() is None, f"second gateway exited with {self.proc.returncode}"
-            assert time.monotonic() < deadline, "second gateway did not start"
-            time.sleep(0.1)
+        super().__init__("gateway", GATEWAY_DB, **env)
 
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=15)
 
 
 def make_key(scopes, name=None):

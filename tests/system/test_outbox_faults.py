@@ -126,24 +126,9 @@ def test_kill9_with_pending_outbox_then_restart_delivers_everything(api, kafka, 
 def test_two_replicas_publish_every_event_exactly_once(api, kafka):
     """A second customer-svc on the same database: one relay publishes (the advisory lock), the
     other waits, so events written through either replica arrive once each, in order per key."""
-    import socket
-    import subprocess
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "PORT"))}
-    env.update({"DATABASE_URL": ps.CUSTOMERS_DB_URL, "KAFKA_BROKERS": ps.KAFKA_BROKERS,
-                "PORT": str(port)})
-    proc = subprocess.Popen([str(ps.ROOT / "build" / "bin" / "customer-svc")], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    spare = ps.SpareBinary("customer-svc", ps.CUSTOMERS_DB_URL)
     try:
-        url = f"http://127.0.0.1:{port}"
-        second = ps.Client(base_url=url)
-        deadline = time.monotonic() + 15
-        while not ps.healthz_ok(url, timeout=1):
-            assert proc.poll() is None and time.monotonic() < deadline, "second replica did not start"
-            time.sleep(0.1)
+        second = ps.Client(base_url=spare.url)
         cons = kafka()
         et = new_type("repl")
         created = []
@@ -164,5 +149,4 @@ def test_two_replicas_publish_every_event_exactly_once(api, kafka):
             assert len(events) == len(ids), (topic, len(events))
             assert len({e.env["event_id"] for e in events}) == len(ids)
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        spare.stop()

@@ -8,6 +8,7 @@
 #define PARLEY_PAGE_H
 
 #include <jansson.h>
+#include <microhttpd.h>
 #include <stdbool.h>
 
 struct pl_buf;
@@ -35,5 +36,8 @@ long long pl_page_offset(const struct pl_page *pg);
  */
 void pl_page_render(struct pl_buf *out, const struct pl_req *req, const char *public_base,
                     const struct pl_page *pg, long long total, const char *const *items, int n);
+/* Replies 200 with the paginator of pl_page_render. */
+enum MHD_Result pl_reply_page(struct pl_req *req, const char *public_base, const struct pl_page *pg,
+                              long long total, const char *const *items, int n);
 
 #endif
