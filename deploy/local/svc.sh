@@ -81,6 +81,12 @@ export_common_env() {
     export PARLEY_WHATSAPP_APP_SECRET="${PARLEY_WHATSAPP_APP_SECRET:-dev-whatsapp-secret}"
     export PARLEY_WHATSAPP_VERIFY_TOKEN="${PARLEY_WHATSAPP_VERIFY_TOKEN:-dev-verify-token}"
     export PARLEY_TELEGRAM_SECRET_TOKEN="${PARLEY_TELEGRAM_SECRET_TOKEN:-dev-telegram-secret}"
+    # Channel providers: the local stack talks to the test suite's fake provider (tests/system/fake_provider.py),
+    # never to the real APIs, unless the caller points these elsewhere.
+    export PARLEY_WHATSAPP_API_BASE="${PARLEY_WHATSAPP_API_BASE:-http://127.0.0.1:8090/whatsapp}"
+    export PARLEY_TELEGRAM_API_BASE="${PARLEY_TELEGRAM_API_BASE:-http://127.0.0.1:8090/telegram}"
+    export PARLEY_WHATSAPP_ACCESS_TOKEN="${PARLEY_WHATSAPP_ACCESS_TOKEN:-dev-whatsapp-token}"
+    export PARLEY_TELEGRAM_BOT_TOKEN="${PARLEY_TELEGRAM_BOT_TOKEN:-123456:dev-telegram-token}"
     export PARLEY_MEDIA_URL_SECRET="${PARLEY_MEDIA_URL_SECRET:-dev-media-url-secret}"
     export PARLEY_MEDIA_DIR="${PARLEY_MEDIA_DIR:-$RUN_DIR/media}"
 }

@@ -4,6 +4,7 @@ import shutil
 
 import pytest
 
+import fake_provider
 import parley_sys as ps
 
 
@@ -14,6 +15,16 @@ def stack_is_up():
     assert not missing, f"missing tools on PATH: {missing}"
     assert ps.healthz_ok(timeout=5), f"customer-svc does not answer {ps.CUSTOMER_URL}/healthz (deploy/local/up.sh?)"
     ps.psql("SELECT 1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def channel_provider():
+    """The fake WhatsApp/Telegram provider the stack's services are pointed at; shared when already running."""
+    proc = fake_provider.ensure_running()
+    yield
+    if proc is not None:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 @pytest.fixture
