@@ -21,6 +21,16 @@ static const struct pl_cfg_var media_vars[] = {
       7 * 24 * 3600, false, false },
     { "PARLEY_CLAMD_SOCKET", PL_CFG_STR, offsetof(struct media_cfg, clamd), "", 0, 0, false,
       false },
+    { "PARLEY_WHATSAPP_API_BASE", PL_CFG_STR, offsetof(struct media_cfg, whatsapp_base),
+      "https://graph.facebook.com/v21.0", 0, 0, false, false },
+    { "PARLEY_WHATSAPP_ACCESS_TOKEN", PL_CFG_STR, offsetof(struct media_cfg, whatsapp_token),
+      "dev-whatsapp-token", 0, 0, false, true },
+    { "PARLEY_TELEGRAM_API_BASE", PL_CFG_STR, offsetof(struct media_cfg, telegram_base),
+      "https://api.telegram.org", 0, 0, false, false },
+    { "PARLEY_TELEGRAM_BOT_TOKEN", PL_CFG_STR, offsetof(struct media_cfg, telegram_token),
+      "123456:dev-telegram-token", 0, 0, false, true },
+    { "PARLEY_MEDIA_FETCH_TIMEOUT_MS", PL_CFG_INT, offsetof(struct media_cfg, fetch_timeout_ms),
+      "30000", 100, 600000, false, false },
     { NULL, 0, 0, NULL, 0, 0, false, false },
 };
 

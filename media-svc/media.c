@@ -5,12 +5,9 @@
  * Upload: the route streams (PL_ROUTE_STREAM), so the handler runs when the headers are in.  It
  * refuses a body that is not multipart/form-data (415) or declares more than the limit (413), else
  * sets up libmicrohttpd's post processor and accepts the body.  Each chunk goes through the post
- * processor; the "file" part's bytes are written to a temporary file, hashed (SHA-256), checked as
- * text, and the first MEDIA_SNIFF_HEAD bytes kept for type sniffing, so memory stays flat whatever
- * the size.  Over the limit the temporary file is removed at once and the rest of the body drained.
- * At the end: validate the other fields, sniff the type (415), scan with clamd when configured
- * (422 when infected, 503 when the scanner is down; scanned stays false without one), store
- * content-addressed, insert the row and its event in one statement, reply 201.
+ * processor; the "file" part's bytes go to the storage sink (sink.c: limit, temporary file, hash,
+ * sniffing), so memory stays flat whatever the size.  At the end: validate the other fields, and
+ * let the sink sniff, scan, store and insert the row and its event; reply 201.
  *
  * Content: opened with the service token or a valid unexpired signed URL (HMAC-SHA256 of
  * "{id}.{expires}", compared in constant time).  The bytes are served from the file descriptor
@@ -22,7 +19,6 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,10 +39,7 @@
 /* Room for the multipart framing and the small fields around a file of the maximum size. */
 #define FORM_SLACK (64u * 1024u)
 #define PP_BUFFER (16u * 1024u)
-/* Writes are gathered to this size: a tenth of the syscalls of writing each network read. */
-#define WRITE_BUFFER (256u * 1024u)
 #define FIELD_MAX 255
-#define LIMIT_FMT "file exceeds the limit of %zu bytes (%.1f MiB)"
 
 /* A small form field, accumulated across post processor calls. */
 struct field {
@@ -58,14 +51,7 @@ struct field {
 struct upload {
     const struct svc_ctx *ctx;
     struct MHD_PostProcessor *pp;
-    struct media_tmp tmp;
-    EVP_MD_CTX *sha;
-    unsigned char *head; /* first MEDIA_SNIFF_HEAD bytes, for sniffing */
-    size_t head_len;
-    char *wbuf; /* file bytes not yet written */
-    size_t wlen;
-    struct media_text text;
-    uint64_t size;
+    struct media_sink *sink; /* the file part's bytes */
     bool have_file, two_files;
     char filename[MEDIA_FILENAME_MAX + 1];
     struct field conversation_id, owner_service;
@@ -81,18 +67,6 @@ reply_not_found(struct pl_req *req)
     return pl_reply_error(req, 404, "Media not found", "no media with that id");
 }
 
-static void
-hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* Hex HMAC-SHA256 of "{id}.{expires}" with the URL secret, into out[65]. */
 static void
 url_signature(const struct media_cfg *cfg, const char *id, long long expires, char *out)
@@ -104,13 +78,7 @@ url_signature(const struct media_cfg *cfg, const char *id, long long expires, ch
 
     HMAC(EVP_sha256(), cfg->url_secret, (int)strlen(cfg->url_secret), (unsigned char *)msg,
          (size_t)n, mac, &len);
-    hex(mac, len, out);
-}
-
-static void
-sha_free(void *p)
-{
-    EVP_MD_CTX_free(p);
+    media_hex(mac, len, out);
 }
 
 static void
@@ -125,26 +93,11 @@ pp_free(void *p)
 
 /* ---- upload: streaming ---- */
 
-/* Marks the upload failed with u->err as filled by a lower layer. */
 static int
-upload_failed(struct upload *u)
+upload_fail(struct upload *u, int status, const char *code, const char *msg)
 {
     u->failed = true;
-    media_store_tmp_discard(&u->tmp); /* a partial file never outlives the failure */
-    return PL_ERR;
-}
-
-static int __attribute__((format(printf, 4, 5)))
-upload_fail(struct upload *u, int status, const char *code, const char *fmt, ...)
-{
-    va_list ap;
-
-    u->err.status = status;
-    u->err.code = code;
-    va_start(ap, fmt);
-    vsnprintf(u->err.msg, sizeof(u->err.msg), fmt, ap);
-    va_end(ap);
-    return upload_failed(u);
+    return pl_err_set(&u->err, status, code, "%s", msg);
 }
 
 /* Appends a piece of a small field; longer than FIELD_MAX is remembered, not stored. */
@@ -161,52 +114,23 @@ field_add(struct field *f, const char *data, size_t n)
     f->value[f->len] = '\0';
 }
 
-/* Writes out the gathered file bytes. */
-static int
-flush(struct upload *u)
-{
-    if (u->wlen > 0 && media_store_tmp_write(&u->tmp, u->wbuf, u->wlen, &u->err) != PL_OK)
-        return upload_failed(u);
-    u->wlen = 0;
-    return PL_OK;
-}
-
-/* The bytes of the file part: limit, temporary file, hash, text check, sniffing head. */
+/* The bytes of the file part go to the storage sink; a second file part is refused at the end. */
 static int
 file_data(struct upload *u, const char *filename, uint64_t off, const char *data, size_t n)
 {
     if (!u->have_file) {
         u->have_file = true;
         media_filename_sanitize(filename, u->filename);
-        if (media_store_tmp_open(u->ctx->cfg->dir, &u->tmp, &u->err) != PL_OK)
-            return upload_failed(u);
-    } else if (off == 0 && u->size > 0) {
-        u->two_files = true; /* a second "file" part: refused at the end */
+    } else if (off == 0 && media_sink_size(u->sink) > 0) {
+        u->two_files = true;
         return PL_OK;
     }
     if (u->two_files || n == 0)
         return PL_OK;
-    if (n > u->ctx->cfg->max_bytes - u->size)
-        return upload_fail(u, 413, "body_too_large", LIMIT_FMT, u->ctx->cfg->max_bytes,
-                           (double)u->ctx->cfg->max_bytes / (1 << 20));
-    if (u->wlen + n > WRITE_BUFFER && flush(u) != PL_OK)
+    if (media_sink_write(u->sink, data, n, &u->err) != PL_OK) {
+        u->failed = true;
         return PL_ERR;
-    if (n >= WRITE_BUFFER) { /* a big piece goes straight to the file */
-        if (media_store_tmp_write(&u->tmp, data, n, &u->err) != PL_OK)
-            return upload_failed(u);
-    } else {
-        memcpy(u->wbuf + u->wlen, data, n);
-        u->wlen += n;
     }
-    EVP_DigestUpdate(u->sha, data, n);
-    media_text_feed(&u->text, (const unsigned char *)data, n);
-    if (u->head_len < MEDIA_SNIFF_HEAD) {
-        size_t k = n < MEDIA_SNIFF_HEAD - u->head_len ? n : MEDIA_SNIFF_HEAD - u->head_len;
-
-        memcpy(u->head + u->head_len, data, k);
-        u->head_len += k;
-    }
-    u->size += n;
     return PL_OK;
 }
 
@@ -254,7 +178,7 @@ check_fields(struct upload *u, struct media_input *in)
         pl_json_error_add(&errors, "file", "The file field is required.");
     else if (u->two_files)
         pl_json_error_add(&errors, "file", "Only one file may be uploaded at a time.");
-    else if (u->size == 0)
+    else if (media_sink_size(u->sink) == 0)
         pl_json_error_add(&errors, "file", "The file must not be empty.");
     if (u->conversation_id.seen && u->conversation_id.len > 0 &&
         (u->conversation_id.too_long || !pl_uuid_valid(u->conversation_id.value)))
@@ -268,65 +192,15 @@ check_fields(struct upload *u, struct media_input *in)
     return errors;
 }
 
-/*
- * Scans the file with clamd when PARLEY_CLAMD_SOCKET is set; false with the 422 (infected) or 503
- * (scanner down) queued in *rc.  Sets in->scanned only when a scan really happened.
- */
-static bool
-scan_or_reply(struct pl_req *req, struct upload *u, struct media_input *in, enum MHD_Result *rc)
-{
-    const char *sock = u->ctx->cfg->clamd;
-    char sig[128];
-    bool infected = false;
-    json_t *errors = NULL;
-
-    in->scanned = false;
-    if (sock == NULL || sock[0] == '\0')
-        return true;
-    if (media_scan_fd(sock, u->tmp.fd, u->size, sig, sizeof(sig), &infected, &u->err) != PL_OK) {
-        *rc = pl_reply_err(req, &u->err);
-        return false;
-    }
-    if (infected) {
-        pl_log_warn("refused an infected upload: %s", sig);
-        pl_json_error_add(&errors, "file", "The file is infected (%s).", sig);
-        *rc = pl_reply_invalid(req, errors);
-        return false;
-    }
-    in->scanned = true;
-    return true;
-}
-
-/* Sniffs the type; false with a 415 queued in *rc when it is not on the allowlist. */
-static bool
-sniff_or_reply(struct pl_req *req, struct upload *u, struct media_input *in, enum MHD_Result *rc)
-{
-    struct media_type t;
-
-    media_sniff(u->head, u->head_len, media_text_ok(&u->text), &t);
-    if (t.kind == MEDIA_REFUSED) {
-        *rc = pl_reply_error(req, 415, "unsupported_media_type",
-                             "file type not allowed (%s content); allowed: images, audio, video, "
-                             "PDF, office documents, plain text", t.refusal);
-        return false;
-    }
-    in->content_type = t.mime;
-    in->width = t.width;
-    in->height = t.height;
-    return true;
-}
-
 static enum MHD_Result
 upload_end(struct pl_req *req, void *arg)
 {
     struct upload *u = arg;
     struct media_input in = { 0 };
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    char sha[MEDIA_SHA256_HEX + 1], key[MEDIA_KEY_LEN + 1];
     const char *json = NULL;
     json_t *errors;
     enum MHD_Result rc;
-    bool existed, complete;
+    bool complete;
     PGconn *db;
 
     complete = MHD_destroy_post_processor(u->pp) == MHD_YES;
@@ -337,23 +211,10 @@ upload_end(struct pl_req *req, void *arg)
         return pl_reply_err(req, &u->err);
     if ((errors = check_fields(u, &in)) != NULL)
         return pl_reply_invalid(req, errors);
-    if (!sniff_or_reply(req, u, &in, &rc) || (db = pl_req_db(req, &rc)) == NULL)
+    if ((db = pl_req_db(req, &rc)) == NULL)
         return rc;
-    if (flush(u) != PL_OK)
+    if (media_sink_finish(u->sink, db, pl_req_arena(req), &in, NULL, &json, &u->err) != PL_OK)
         return pl_reply_err(req, &u->err);
-    if (!scan_or_reply(req, u, &in, &rc))
-        return rc;
-    EVP_DigestFinal_ex(u->sha, digest, NULL);
-    hex(digest, sizeof(digest), sha);
-    if (media_store_commit(u->ctx->cfg->dir, &u->tmp, sha, key, &existed, &u->err) != PL_OK)
-        return pl_reply_err(req, &u->err);
-    in.size = u->size;
-    in.sha256 = sha;
-    in.storage_key = key;
-    if (media_db_media_insert(db, pl_req_arena(req), &in, &json, &u->err) != PL_DB_ROW)
-        return pl_reply_err(req, &u->err);
-    pl_log_info("stored media %s: %" PRIu64 " bytes, %s%s", sha, u->size, in.content_type,
-                existed ? " (content already stored)" : "");
     return pl_reply_json_text(req, 201, json, strlen(json));
 }
 
@@ -377,22 +238,16 @@ media_upload(struct pl_req *req)
     if (ct == NULL || strncasecmp(ct, "multipart/form-data", 19) != 0)
         return pl_reply_error(req, 415, "unsupported_media_type",
                               "upload must be multipart/form-data with a \"file\" part");
-    if (declared_length(req) > ctx->cfg->max_bytes + FORM_SLACK)
-        return pl_reply_error(req, 413, "body_too_large", LIMIT_FMT, ctx->cfg->max_bytes,
-                              (double)ctx->cfg->max_bytes / (1 << 20));
     u = pl_arena_alloc(a, sizeof(*u));
     memset(u, 0, sizeof(*u));
     u->ctx = ctx;
-    u->tmp = (struct media_tmp)MEDIA_TMP_INIT;
-    u->text = (struct media_text)MEDIA_TEXT_INIT;
-    u->head = pl_arena_alloc(a, MEDIA_SNIFF_HEAD);
-    u->wbuf = pl_arena_alloc(a, WRITE_BUFFER);
-    u->sha = EVP_MD_CTX_new();
-    PL_ASSERT(u->sha != NULL); /* OpenSSL out of memory: abort like any small allocation */
-    pl_arena_defer(a, sha_free, u->sha);
-    if (EVP_DigestInit_ex(u->sha, EVP_sha256(), NULL) != 1)
-        return pl_reply_error(req, 500, "internal", "could not start hashing");
-    pl_arena_defer(a, media_store_tmp_discard, &u->tmp); /* also when the client goes away */
+    u->err = (struct pl_err)PL_ERR_INIT;
+    if (declared_length(req) > ctx->cfg->max_bytes + FORM_SLACK) {
+        media_too_large(ctx->cfg, &u->err);
+        return pl_reply_err(req, &u->err);
+    }
+    if ((u->sink = media_sink_new(a, ctx->cfg, &u->err)) == NULL)
+        return pl_reply_err(req, &u->err);
     u->pp = MHD_create_post_processor(pl_req_connection(req), PP_BUFFER, on_part, u);
     if (u->pp == NULL)
         return pl_reply_error(req, 400, "invalid_multipart", "multipart body without a boundary");

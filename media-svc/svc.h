@@ -29,6 +29,11 @@ struct media_cfg {
     const char *url_secret; /* PARLEY_MEDIA_URL_SECRET: HMAC key of download URLs */
     long url_ttl;           /* PARLEY_MEDIA_URL_TTL: seconds a download URL lives */
     const char *clamd;      /* PARLEY_CLAMD_SOCKET: clamd's Unix socket; "" = no scanning */
+    const char *whatsapp_base;  /* PARLEY_WHATSAPP_API_BASE: Graph API base (media lookups) */
+    const char *whatsapp_token; /* PARLEY_WHATSAPP_ACCESS_TOKEN: bearer token of the Graph API */
+    const char *telegram_base;  /* PARLEY_TELEGRAM_API_BASE: Bot API base, for getFile */
+    const char *telegram_token; /* PARLEY_TELEGRAM_BOT_TOKEN: "<bot id>:<secret>" */
+    long fetch_timeout_ms;      /* PARLEY_MEDIA_FETCH_TIMEOUT_MS: one whole provider fetch */
 };
 
 struct svc_ctx {
@@ -71,6 +76,59 @@ enum MHD_Result media_upload(struct pl_req *req);
 enum MHD_Result media_get(struct pl_req *req);
 enum MHD_Result media_download(struct pl_req *req);
 enum MHD_Result media_content(struct pl_req *req);
+enum MHD_Result media_fetch(struct pl_req *req);
+
+/*
+ * The storage sink (sink.c): the one path from streamed bytes to a stored media row, shared by the
+ * upload and the provider fetch.  A sink lives in a request's arena; its temporary file and hash
+ * are released with the arena whatever happens.  Not thread-safe (one request's thread).
+ */
+struct media_sink;
+/* Opens a sink on a new temporary file; NULL with err (500) when storage fails. */
+struct media_sink *media_sink_new(struct pl_arena *a, const struct media_cfg *cfg,
+                                  struct pl_err *err);
+/*
+ * Appends n bytes (limit, hash, text check, sniffing head, buffered write).  PL_OK, or PL_ERR with
+ * err (413 over PARLEY_MEDIA_MAX_BYTES, 500 storage) once the partial file is removed; every
+ * later write then fails too.
+ */
+int media_sink_write(struct media_sink *s, const void *p, size_t n, struct pl_err *err);
+/* Bytes accepted so far. */
+uint64_t media_sink_size(const struct media_sink *s);
+/*
+ * Ends a sink that holds at least one byte: sniffs the type (415), scans (422 infected, 503),
+ * compares with expect_sha256 (hex) when not NULL (502 provider_error on a mismatch), stores the
+ * file content-addressed and inserts the row and its media.uploaded event.  The caller fills in's
+ * owner_service, conversation_id and filename; the rest is filled here (strings in a).  PL_OK
+ * with *json the media as the API returns it, or PL_ERR with err.
+ */
+int media_sink_finish(struct media_sink *s, PGconn *db, struct pl_arena *a, struct media_input *in,
+                      const char *expect_sha256, const char **json, struct pl_err *err);
+/* Writes n bytes as lowercase hex into out[2 * n + 1]. */
+void media_hex(const unsigned char *in, size_t n, char *out);
+/* Fills err with the 413 of a file over PARLEY_MEDIA_MAX_BYTES and returns PL_ERR. */
+int media_too_large(const struct media_cfg *cfg, struct pl_err *err);
+
+/*
+ * Channel providers (provider.c): fetching a file a WhatsApp media id or a Telegram file_id names.
+ * Every failure is an err the handler answers with: 404 "Media not found at provider" when the
+ * provider says the id is unknown or expired, 413 over the limit, 502 "provider_error" when it
+ * fails or answers garbage, 504 "provider_timeout" past PARLEY_MEDIA_FETCH_TIMEOUT_MS (for the
+ * whole fetch).  Tokens never appear in logs or errors.  Thread-safe; blocks the calling thread.
+ */
+struct media_remote;
+/*
+ * Asks the provider ("whatsapp" or "telegram") where the file id is (an id media_provider_id_ok()
+ * accepts), and checks the size it announces.  Returns the remote file (in a, its HTTP handle
+ * released with a) or NULL with err.
+ */
+struct media_remote *media_remote_resolve(struct pl_arena *a, const struct media_cfg *cfg,
+                                          const char *provider, const char *id,
+                                          struct pl_err *err);
+/* Streams the remote file into sink; PL_OK with at least one byte written, or PL_ERR with err. */
+int media_remote_download(struct media_remote *r, struct media_sink *sink, struct pl_err *err);
+/* The SHA-256 (lowercase hex) the provider announced for the file, or NULL. */
+const char *media_remote_sha256(const struct media_remote *r);
 
 /*
  * Storage (storage.c).  Files live at <dir>/<storage key>; uploads are written to <dir>/tmp

@@ -15,7 +15,7 @@ Routes (WA = /whatsapp, TG = /telegram):
   GET  TG/file/bot{token}/{file_path}    -> the bytes
 Control:
   PUT    /_fake/media/{whatsapp|telegram}/{id}   body = bytes, X-Fake-Mime = type
-  POST   /_fake/script {"key", "responses": [{"status", "body", "headers", "delay_ms"}]}
+  POST   /_fake/script {"key", "responses": [{"status", "body", "headers", "delay_ms", "chunked"?}]}
   GET    /_fake/requests?key=K           DELETE /_fake/requests?key=K
   GET    /_fake/ping
 """
@@ -131,8 +131,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if answer.get("drop"):
             self.close_connection = True
             return True
+        if answer.get("chunked"):
+            self.send_chunked(answer.get("status", 200), answer.get("body", ""), answer.get("headers"))
+            return True
         self.send(answer.get("status", 200), answer.get("body", {}), answer.get("headers"))
         return True
+
+    def send_chunked(self, status, body, headers=None):
+        """Like send(), but with Transfer-Encoding: chunked, so no Content-Length announces the size (a
+        scripted answer with "chunked": true). A client that stops reading ends the answer early."""
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        for k, v in (headers or {}).items():
+            self.send_header(k, str(v))
+        self.end_headers()
+        try:
+            for i in range(0, len(data), 65536):
+                piece = data[i:i + 65536]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def dispatch(self):
         url = urllib.parse.urlsplit(self.path)
