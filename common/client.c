@@ -6,6 +6,7 @@
  * are collected into a buffer bounded at 8 MiB, then copied into the caller's arena.
  */
 #include "parley/client.h"
+#include "client_int.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -72,20 +73,23 @@ on_data(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-static struct curl_slist *
-headers_for(const struct pl_client_opts *o)
+struct curl_slist *
+pl_client_headers(const struct pl_client_opts *o)
 {
     struct curl_slist *h = NULL;
     char line[300];
     const char *rid = pl_log_request_id();
 
-    bool typed = false; /* the caller names the body's type itself */
+    bool typed = false;   /* the caller names the body's type itself */
+    bool accepts = false; /* and what it accepts */
 
     for (const char *const *x = o->headers; x != NULL && *x != NULL; x++) {
         h = curl_slist_append(h, *x);
         typed = typed || strncasecmp(*x, "Content-Type:", 13) == 0;
+        accepts = accepts || strncasecmp(*x, "Accept:", 7) == 0;
     }
-    h = curl_slist_append(h, "Accept: application/json");
+    if (!accepts)
+        h = curl_slist_append(h, "Accept: application/json");
     if (o->body != NULL && !typed)
         h = curl_slist_append(h, "Content-Type: application/json");
     if (service_token != NULL) {
@@ -108,8 +112,8 @@ content_type_of(struct pl_arena *a, CURL *e)
     return ct ? pl_arena_strdup(a, ct) : "application/json";
 }
 
-static int
-map_curl_error(CURLcode rc, const char *url, struct pl_err *err)
+int
+pl_client_map_error(CURLcode rc, const char *url, struct pl_err *err)
 {
     pl_log_warn("call to %s failed: %s", url, curl_easy_strerror(rc));
     if (rc == CURLE_OPERATION_TIMEDOUT)
@@ -141,7 +145,7 @@ pl_client_do(struct pl_arena *a, const char *method, const char *url,
     if (thread_handle() == NULL)
         return pl_err_set(err, 500, "internal", "could not create an HTTP client");
     curl_easy_reset(thread_curl);
-    hdrs = headers_for(o);
+    hdrs = pl_client_headers(o);
     curl_easy_setopt(thread_curl, CURLOPT_URL, url);
     curl_easy_setopt(thread_curl, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(thread_curl, CURLOPT_HTTPHEADER, hdrs);
@@ -157,7 +161,7 @@ pl_client_do(struct pl_arena *a, const char *method, const char *url,
     }
     rc = curl_easy_perform(thread_curl);
     if (rc != CURLE_OK) {
-        ret = map_curl_error(rc, url, err);
+        ret = pl_client_map_error(rc, url, err);
         goto out;
     }
     curl_easy_getinfo(thread_curl, CURLINFO_RESPONSE_CODE, &out->status);
@@ -201,7 +205,7 @@ finish_get(struct pl_arena *a, struct pl_client_get *c, CURL *e, CURLcode rc,
     curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &c->resp.ms);
     c->resp.ms *= 1000.0;
     if (rc != CURLE_OK) {
-        c->rc = map_curl_error(rc, c->url, c->err);
+        c->rc = pl_client_map_error(rc, c->url, c->err);
         return;
     }
     c->rc = PL_OK;
@@ -216,7 +220,7 @@ void
 pl_client_get_many(struct pl_arena *a, struct pl_client_get *calls, int n, long timeout_ms)
 {
     struct pl_client_opts none = { NULL, NULL, 0, timeout_ms };
-    struct curl_slist *hdrs = headers_for(&none);
+    struct curl_slist *hdrs = pl_client_headers(&none);
     CURLM *multi = curl_multi_init();
     CURL **easy = pl_arena_alloc(a, sizeof(*easy) * (size_t)n);
     struct pl_buf *bufs = pl_arena_alloc(a, sizeof(*bufs) * (size_t)n);

@@ -74,6 +74,8 @@ struct pl_server {
     unsigned char token_hash[SHA256_DIGEST_LENGTH];
     atomic_int inflight;
     atomic_bool draining;
+    pthread_mutex_t push_mu;     /* guards pushes */
+    struct pl_push_link pushes; /* answered push streams (a ring), ended by the drain */
 };
 
 struct pl_req {
@@ -268,6 +270,45 @@ pl_req_reply_header(struct pl_req *req, const char *name, const char *value)
     h->value = pl_arena_strdup(req->arena, value);
     h->next = req->reply_headers;
     req->reply_headers = h;
+}
+
+struct pl_server *
+pl_req_server(const struct pl_req *req)
+{
+    return req->srv;
+}
+
+bool
+pl_server_draining(const struct pl_server *srv)
+{
+    return atomic_load(&srv->draining);
+}
+
+void
+pl_server_push_link(struct pl_server *srv, struct pl_push_link *l, bool add)
+{
+    pthread_mutex_lock(&srv->push_mu);
+    if (add) {
+        l->next = srv->pushes.next;
+        l->prev = &srv->pushes;
+        l->next->prev = l;
+        srv->pushes.next = l;
+    } else {
+        l->prev->next = l->next;
+        l->next->prev = l->prev;
+        l->next = l->prev = l;
+    }
+    pthread_mutex_unlock(&srv->push_mu);
+}
+
+/* Ends every answered push stream; each unlinks itself once its connection is closed. */
+static void
+push_end_all(struct pl_server *srv)
+{
+    pthread_mutex_lock(&srv->push_mu);
+    for (struct pl_push_link *l = srv->pushes.next; l != &srv->pushes; l = l->next)
+        pl_push_end(l->push);
+    pthread_mutex_unlock(&srv->push_mu);
 }
 
 /* ---- replies ---- */
@@ -849,8 +890,27 @@ server_free(struct pl_server *srv)
     if (srv->listen_fd >= 0)
         close(srv->listen_fd);
     pl_router_cleanup(&srv->router);
+    pthread_mutex_destroy(&srv->push_mu);
     free(srv->stats);
     free(srv);
+}
+
+/*
+ * MHD's own messages, as JSON log lines like every other.  Most are about clients that went
+ * away mid-response (common with event streams), so they are logged at info.
+ */
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    pl_log_info("libmicrohttpd: %s", msg);
 }
 
 struct pl_server *
@@ -860,6 +920,8 @@ pl_server_start(const struct pl_server_opts *opts, struct pl_err *err)
     const struct pl_route *tables[] = { opts->routes, builtin_routes, NULL };
 
     PL_ASSERT(srv != NULL);
+    pthread_mutex_init(&srv->push_mu, NULL);
+    srv->pushes.next = srv->pushes.prev = &srv->pushes;
     srv->opts = *opts;
     if (srv->opts.threads == 0)
         srv->opts.threads = default_threads();
@@ -876,11 +938,12 @@ pl_server_start(const struct pl_server_opts *opts, struct pl_err *err)
     }
     srv->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET |
-            MHD_USE_TURBO |
+            MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ERROR_LOG,
         0, NULL, NULL, on_request, srv, MHD_OPTION_THREAD_POOL_SIZE, srv->opts.threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
+        (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, srv, MHD_OPTION_END);
     if (srv->daemon == NULL ||
         pthread_create(&srv->acceptor, NULL, acceptor_main, srv) != 0) {
         if (srv->daemon != NULL)
@@ -911,6 +974,7 @@ pl_server_drain_and_free(struct pl_server *srv, int timeout_ms)
     atomic_store(&srv->draining, true);
     shutdown(srv->listen_fd, SHUT_RDWR);
     pthread_join(srv->acceptor, NULL);
+    push_end_all(srv); /* endless streams would hold the drain to its deadline */
     deadline = pl_time_mono_us() + (int64_t)timeout_ms * 1000;
     while (atomic_load(&srv->inflight) > 0 && pl_time_mono_us() < deadline)
         usleep(10000);

@@ -52,6 +52,19 @@ enum pl_route_result pl_router_match(const struct pl_router *rt, const char *met
                                      const char *path, struct pl_match *m, char *allow,
                                      size_t allow_len);
 
+/*
+ * Push streams (http_push.c) and the server: the server keeps a ring of the answered ones so
+ * that its drain can end them (pl_push_end) instead of waiting for endless bodies.
+ */
+struct pl_push_link {
+    struct pl_push_link *next, *prev;
+    struct pl_push *push;
+};
+struct pl_server *pl_req_server(const struct pl_req *req);
+bool pl_server_draining(const struct pl_server *srv);
+/* Adds l to (add) or removes it from the server's ring; thread-safe. */
+void pl_server_push_link(struct pl_server *srv, struct pl_push_link *l, bool add);
+
 /* True when id is an acceptable client X-Request-Id: 1..128 of [A-Za-z0-9._:-]. */
 bool pl_request_id_valid(const char *id);
 /* 413 check of a declared length against the limit; returns PL_OK or PL_ERR with err filled. */

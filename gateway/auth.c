@@ -146,8 +146,18 @@ deny(struct pl_req *req, enum MHD_Result *rc, unsigned status, const char *code,
     return false;
 }
 
-bool
-gw_authorize(struct pl_req *req, unsigned need, struct gw_caller *caller, enum MHD_Result *rc)
+/* No valid key: 401, or 403 for a signed media URL whose signature failed (SPEC 10). */
+static bool
+unauthenticated(struct pl_req *req, enum MHD_Result *rc, bool bad_signature)
+{
+    if (bad_signature)
+        return deny(req, rc, 403, "forbidden", "the download link is invalid or has expired");
+    return deny(req, rc, 401, "Unauthorized", "Valid authentication required.");
+}
+
+static bool
+authorize(struct pl_req *req, unsigned need, struct gw_caller *caller, enum MHD_Result *rc,
+          bool bad_signature)
 {
     const struct svc_ctx *ctx = pl_req_ctx(req);
     struct gw_keys *k = ctx->keys;
@@ -159,7 +169,7 @@ gw_authorize(struct pl_req *req, unsigned need, struct gw_caller *caller, enum M
     bool ok, known;
 
     if (key == NULL)
-        return deny(req, rc, 401, "Unauthorized", "Valid authentication required.");
+        return unauthenticated(req, rc, bad_signature);
     gw_key_hash(key, hash);
     pthread_mutex_lock(&k->lock);
     e = slot_for(k, hash);
@@ -174,7 +184,7 @@ gw_authorize(struct pl_req *req, unsigned need, struct gw_caller *caller, enum M
     if (!ok)
         return deny(req, rc, 503, "database_unavailable", "the key store is not available");
     if (!known)
-        return deny(req, rc, 401, "Unauthorized", "Valid authentication required.");
+        return unauthenticated(req, rc, bad_signature);
     if ((caller->scopes & need) != need)
         return deny(req, rc, 403, "Forbidden", "this API key lacks the scope this route needs");
     pl_req_set_note(req, pl_arena_strdup(pl_req_arena(req), caller->key_id)); /* for api_logs */
@@ -187,4 +197,17 @@ gw_authorize(struct pl_req *req, unsigned need, struct gw_caller *caller, enum M
         return deny(req, rc, 429, "Too Many Requests", "rate limit of this API key exceeded");
     }
     return true;
+}
+
+bool
+gw_authorize(struct pl_req *req, unsigned need, struct gw_caller *caller, enum MHD_Result *rc)
+{
+    return authorize(req, need, caller, rc, false);
+}
+
+bool
+gw_authorize_media(struct pl_req *req, bool bad_signature, struct gw_caller *caller,
+                   enum MHD_Result *rc)
+{
+    return authorize(req, GW_READ, caller, rc, bad_signature);
 }

@@ -31,9 +31,15 @@ static const struct pl_cfg_var gw_vars[] = {
     URL_VAR("PARLEY_CONVERSATION_URL", conversation_url, "http://127.0.0.1:8002"),
     URL_VAR("PARLEY_MESSAGING_URL", messaging_url, "http://127.0.0.1:8003"),
     URL_VAR("PARLEY_MEDIA_URL", media_url, "http://127.0.0.1:8004"),
+    { "PARLEY_MEDIA_URL_SECRET", PL_CFG_STR, offsetof(struct gw_cfg, media_url_secret),
+      "dev-media-url-secret", 0, 0, false, true },
+    { "PARLEY_MEDIA_MAX_BYTES", PL_CFG_SIZE, offsetof(struct gw_cfg, media_max_bytes), "25M", 1,
+      4LL << 30, false, false },
     URL_VAR("PARLEY_INBOUND_URL", inbound_url, "http://127.0.0.1:8005"),
     { "PARLEY_CORS_ORIGINS", PL_CFG_STR, offsetof(struct gw_cfg, cors_origins), "", 0, 0, false,
       false },
+    { "PARLEY_SSE_PING_MS", PL_CFG_INT, offsetof(struct gw_cfg, sse_ping_ms), "15000", 50,
+      3600000, false, false },
     { "PARLEY_LOG_RETENTION_DAYS", PL_CFG_INT, offsetof(struct gw_cfg, log_retention_days), "30",
       1, 3650, false, false },
     { NULL, 0, 0, NULL, 0, 0, false, false },
@@ -80,7 +86,7 @@ int
 main(int argc, char **argv)
 {
     static struct gw_cfg cfg;
-    struct svc_ctx ctx = { &cfg, NULL, NULL, NULL, 0 };
+    struct svc_ctx ctx = { &cfg, NULL, NULL, NULL, 0, NULL };
     struct pl_err err = PL_ERR_INIT;
     struct pl_service svc;
 
@@ -102,11 +108,13 @@ main(int argc, char **argv)
     svc.on_done = gw_log_request; /* every request into api_logs, off the request path */
     svc.decorate = gw_cors_decorate; /* CORS headers on every answer, when origins are listed */
     svc.keep_response = GW_LOG_BODY_MAX;
+    ctx.hub = gw_hub_start(&cfg); /* event streams: before the first request can ask for one */
     pl_service_start(&svc, gw_routes, &ctx);
     ctx.db = svc.db;
     ensure_bootstrap(svc.db, cfg.bootstrap_key);
     ctx.log = gw_log_start(svc.db, cfg.log_retention_days);
     pl_service_wait(&svc);
+    gw_hub_stop(ctx.hub); /* after the drain, which ended every stream */
     gw_log_stop(ctx.log); /* after the drain: the last requests are written */
     pl_service_close(&svc);
     gw_keys_free(ctx.keys);

@@ -9,6 +9,9 @@
  *
  * Resilience: an idempotent call whose connection failed is retried once after 10-50 ms, and each
  * upstream has a circuit breaker (breaker.c) that answers 503 at once while the service is down.
+ *
+ * Bodies here are held whole (JSON, at most 1 MiB); media uploads and content, which may be tens of
+ * megabytes, stream through media.c instead.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -64,8 +67,8 @@ body_len(const struct pl_req *req)
 }
 
 /* "Name: value" for a header the caller sent, or NULL. */
-static const char *
-pass_header(struct pl_req *req, const char *name)
+const char *
+gw_pass_header(struct pl_req *req, const char *name)
 {
     const char *v = pl_req_header(req, name);
 
@@ -81,8 +84,8 @@ idempotent(const char *method)
 }
 
 /* 10-50 ms, different per thread and call, so retries from many threads do not align. */
-static void
-jitter(void)
+void
+gw_jitter(void)
 {
     static _Thread_local unsigned seed;
     struct timespec ts = { 0, 0 };
@@ -106,7 +109,7 @@ call_upstream(struct pl_req *req, const char *url, const struct pl_client_opts *
     int rc = pl_client_do(pl_req_arena(req), method, url, o, resp, err);
 
     if (rc != PL_OK && err->status == 503 && idempotent(method)) {
-        jitter();
+        gw_jitter();
         *err = (struct pl_err)PL_ERR_INIT;
         rc = pl_client_do(pl_req_arena(req), method, url, o, resp, err);
     }
@@ -156,9 +159,9 @@ forward(struct pl_req *req, const char *base, unsigned need)
         return pl_reply_error(req, 413, "body_too_large",
                               "request body exceeds the limit of %d bytes", GW_JSON_BODY_MAX);
     headers[n++] = pl_arena_printf(pl_req_arena(req), "X-Parley-Key-Id: %s", caller.key_id);
-    if ((headers[n] = pass_header(req, "Idempotency-Key")) != NULL)
+    if ((headers[n] = gw_pass_header(req, "Idempotency-Key")) != NULL)
         n++;
-    if ((headers[n] = pass_header(req, "Content-Type")) != NULL)
+    if ((headers[n] = gw_pass_header(req, "Content-Type")) != NULL)
         n++;
     return relay(req, base, headers);
 }
@@ -174,11 +177,11 @@ gw_to_inbound(struct pl_req *req)
     const char *headers[4] = { NULL };
     int n = 0;
 
-    if ((headers[n] = pass_header(req, "Content-Type")) != NULL)
+    if ((headers[n] = gw_pass_header(req, "Content-Type")) != NULL)
         n++;
-    if ((headers[n] = pass_header(req, "X-Hub-Signature-256")) != NULL)
+    if ((headers[n] = gw_pass_header(req, "X-Hub-Signature-256")) != NULL)
         n++;
-    if ((headers[n] = pass_header(req, "X-Telegram-Bot-Api-Secret-Token")) != NULL)
+    if ((headers[n] = gw_pass_header(req, "X-Telegram-Bot-Api-Secret-Token")) != NULL)
         n++;
     return relay(req, ctx->cfg->inbound_url, headers);
 }
@@ -212,6 +215,15 @@ gw_to_messaging(struct pl_req *req)
     const struct svc_ctx *ctx = pl_req_ctx(req);
 
     return forward(req, ctx->cfg->messaging_url, scope_of(req));
+}
+
+/* Media metadata and download URLs; uploads and content stream through media.c instead. */
+enum MHD_Result
+gw_to_media(struct pl_req *req)
+{
+    const struct svc_ctx *ctx = pl_req_ctx(req);
+
+    return forward(req, ctx->cfg->media_url, scope_of(req));
 }
 
 /* Dead deliveries and their replay: admin scope, forwarded like any API call. */

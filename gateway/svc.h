@@ -29,13 +29,17 @@ struct gw_cfg {
     const char *conversation_url;
     const char *messaging_url;
     const char *media_url;
+    const char *media_url_secret; /* PARLEY_MEDIA_URL_SECRET: HMAC key of signed download URLs */
+    size_t media_max_bytes;       /* PARLEY_MEDIA_MAX_BYTES: largest file an upload may carry */
     const char *inbound_url;
     long log_retention_days;
     const char *cors_origins; /* PARLEY_CORS_ORIGINS: exact origins, comma-separated; "" = off */
+    long sse_ping_ms;         /* PARLEY_SSE_PING_MS: ": ping" period of the event streams */
 };
 
 struct gw_keys; /* the key cache with its rate-limit buckets */
 struct gw_log;  /* the api_logs queue and its writer */
+struct gw_hub;  /* the event streams' subscriptions (stream_hub.c) */
 
 #define GW_LOG_BODY_MAX 4096 /* bytes of each body kept in api_logs */
 #define GW_JSON_BODY_MAX (1 << 20)    /* API bodies (SPEC 2) */
@@ -56,6 +60,7 @@ struct svc_ctx {
     struct gw_keys *keys;
     struct gw_log *log;
     long long started_us;
+    struct gw_hub *hub;
 };
 
 /* The caller, once authenticated. */
@@ -104,7 +109,67 @@ void gw_breaker_leave(struct gw_breaker *b, enum gw_pass pass, bool ok);
 int gw_cors_check(const char *origins, struct pl_err *err);
 void gw_cors_decorate(const struct pl_req *req, struct MHD_Response *resp, void *ctx);
 
+/*
+ * Event streams (stream.c, stream_hub.c, stream_kafka.c).  The hub keeps, per conversation, the
+ * subscribers of GET /api/v1/conversations/{id}/stream, and fans out the message events its one
+ * Kafka consumer reads.  A subscriber joins in backlog mode: live events are held while its
+ * handler sends the backlog (gw_sub_backlog), then gw_sub_live sends the held ones that are still
+ * news and goes live.  Everything is thread-safe; frames are "id: <version>", "event: <name>",
+ * "data: <message JSON>".  A subscriber belongs to its handler until gw_sub_live or gw_sub_leave
+ * returns, then to the hub, which forgets it when its stream is over.
+ */
+#define GW_STREAM_QUEUE_MAX (256 * 1024) /* bytes queued per client before it is dropped */
+struct gw_sub;
+struct gw_hub *gw_hub_start(const struct gw_cfg *cfg);
+void gw_hub_stop(struct gw_hub *h);
+/* True once the consumer reads from the end of every partition (nothing is missed). */
+bool gw_hub_ready(struct gw_hub *h);
+void gw_hub_set_ready(struct gw_hub *h, bool ready);
+/* Joins conversation_id with push p (takes the caller's reference); since = the client's Last-Event-ID or 0. */
+struct gw_sub *gw_sub_join(struct gw_hub *h, const char *conversation_id, struct pl_push *p,
+                           long long since);
+/* Queues one backlog message (a message object).  PL_RETRY when it does not fit the queue. */
+int gw_sub_backlog(struct gw_hub *h, struct gw_sub *s, const json_t *msg);
+/* Ends the backlog: the held live events go out, then the subscriber is live.  PL_RETRY when
+ * the held events overflowed (the subscriber is gone then, as after gw_sub_leave). */
+int gw_sub_live(struct gw_hub *h, struct gw_sub *s);
+void gw_sub_leave(struct gw_hub *h, struct gw_sub *s);
+/* Fans one message out to the conversation's subscribers under event name (message JSON). */
+void gw_hub_publish(struct gw_hub *h, const char *event, const json_t *msg);
+/* The highest version the hub has seen for conversation_id (0: none), and whether anyone
+ * listens to it. */
+bool gw_hub_watched(struct gw_hub *h, const char *conversation_id, long long *last_version);
+/* The SSE event name for a message fetched in its current state (stream_hub.c). */
+const char *gw_stream_event_of(const json_t *msg);
+/* The Kafka side: reads the message topics from their ends and publishes into h. */
+struct gw_stream_kafka;
+struct gw_stream_kafka *gw_stream_kafka_start(struct gw_hub *h, const struct gw_cfg *cfg);
+void gw_stream_kafka_stop(struct gw_stream_kafka *k);
+
+/*
+ * Media (media.c).  Uploads and content stream through without being held whole.  An upload may
+ * carry the multipart framing and small fields beside a file of PARLEY_MEDIA_MAX_BYTES: the same
+ * slack media-svc allows.
+ */
+#define GW_FORM_SLACK (64u * 1024u)
+enum MHD_Result gw_media_upload(struct pl_req *req);
+enum MHD_Result gw_media_content(struct pl_req *req);
+/*
+ * Authorizes a media content request whose URL carried no valid signature: as gw_authorize with
+ * read scope, except that a caller without a valid key gets 403 (the link is invalid or expired)
+ * when bad_signature, else the usual 401.
+ */
+bool gw_authorize_media(struct pl_req *req, bool bad_signature, struct gw_caller *caller,
+                        enum MHD_Result *rc);
+
+/* Proxy helpers (proxy.c): "Name: value" of a header the caller sent (arena), or NULL; and a
+ * 10-50 ms pause before a retry, different per thread and call. */
+const char *gw_pass_header(struct pl_req *req, const char *name);
+void gw_jitter(void);
+
 /* Handlers. */
+enum MHD_Result gw_to_media(struct pl_req *req);
+enum MHD_Result gw_stream(struct pl_req *req);
 enum MHD_Result gw_openapi(struct pl_req *req);
 enum MHD_Result gw_to_customer(struct pl_req *req);
 enum MHD_Result gw_to_conversation(struct pl_req *req);

@@ -10,6 +10,7 @@
 #define PARLEY_CLIENT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct pl_arena;
@@ -61,5 +62,58 @@ void pl_client_get_many(struct pl_arena *a, struct pl_client_get *calls, int n, 
  */
 int pl_client_call(struct pl_arena *a, const char *method, const char *url, const char *body,
                    long timeout_ms, struct pl_client_resp *out, struct pl_err *err);
+
+/*
+ * Streamed calls, for bodies too big to hold whole (media).  The request body is pushed piece by
+ * piece with pl_client_stream_send, and the answer's body pulled with pl_client_stream_read, so
+ * memory stays bounded by libcurl's buffers and PL_CLIENT_STREAM_BUF whatever the sizes.  There is
+ * no total timeout (a big body takes as long as it takes): each wait for the service is bounded
+ * by timeout_ms instead.  A stream has its own connection.  Not thread-safe: one thread at a time
+ * uses a stream (it may move between calls).  Every call carries X-Service-Token and X-Request-Id.
+ */
+#define PL_CLIENT_STREAM_BUF (64u * 1024u)
+struct pl_client_stream;
+
+/*
+ * Starts method url with the extra headers of o (o->body is ignored; name the body's type in
+ * o->headers).  body_len is the length of the request body: 0 for none, -1 when unknown (sent
+ * chunked).  A body is announced with "Expect: 100-continue", and this waits until the service
+ * asks for it or answers without it (then pl_client_stream_wait has the answer).  Without a body
+ * it waits for the answer's headers.  Returns NULL with err as pl_client_call on a failure.
+ */
+struct pl_client_stream *pl_client_stream_open(const char *method, const char *url,
+                                               const struct pl_client_opts *o, long long body_len,
+                                               struct pl_err *err);
+
+/*
+ * Sends the next n bytes of the body, waiting until libcurl has taken them all (back-pressure).
+ * PL_OK; or PL_ERR when the call is over meanwhile: the service answered before the end of the
+ * body (not wanted any more), or failed.  pl_client_stream_wait tells which.
+ */
+int pl_client_stream_send(struct pl_client_stream *s, const char *data, size_t n,
+                          struct pl_err *err);
+
+/*
+ * Ends the request body, if any, and waits for the headers of the answer.  Returns its HTTP
+ * status, or PL_ERR with err as pl_client_call (503, 504, 502).
+ */
+int pl_client_stream_wait(struct pl_client_stream *s, struct pl_err *err);
+
+/* True once the headers of the answer are in (the service may answer before the body ends). */
+bool pl_client_stream_answered(const struct pl_client_stream *s);
+
+/* After pl_client_stream_wait: a header of the answer (name case-insensitive) or NULL, borrowed
+ * from s; and the body's declared length, or -1 when the service did not declare one. */
+const char *pl_client_stream_header(const struct pl_client_stream *s, const char *name);
+long long pl_client_stream_length(const struct pl_client_stream *s);
+
+/*
+ * Reads up to cap bytes of the answer's body into buf, waiting for at least one.  Returns the
+ * count, 0 at the end of the body, or PL_ERR with err (the service failed or went quiet).
+ */
+long pl_client_stream_read(struct pl_client_stream *s, char *buf, size_t cap, struct pl_err *err);
+
+/* Ends the call (its connection is closed when unfinished) and frees s.  NULL-safe. */
+void pl_client_stream_free(struct pl_client_stream *s);
 
 #endif

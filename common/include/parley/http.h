@@ -161,6 +161,42 @@ typedef enum MHD_Result pl_end_fn(struct pl_req *req, void *arg);
 enum MHD_Result pl_req_stream(struct pl_req *req, size_t max, pl_chunk_fn *chunk, pl_end_fn *end,
                               void *arg);
 
+/*
+ * Push streams: an endless response (Server-Sent Events) fed by any thread.  A push stream is a
+ * byte queue bounded by max bytes.  The handler makes one with pl_push_new(), may write to it at
+ * once (the bytes wait), and answers with pl_reply_push(), after which MHD sends what is queued
+ * and sleeps (MHD_suspend_connection) while the queue is empty, costing no thread; a write wakes
+ * it.  A write that would overflow the queue drops the client: the queue is freed and the
+ * connection closed, so a client that does not read costs at most max bytes.  The server's drain
+ * ends every answered stream.
+ *
+ * References: pl_push_new() returns one, owned by the caller and given back with
+ * pl_push_release(); the answered response holds its own until the connection is closed.  All
+ * functions are thread-safe.  A client that disconnects while nothing is being sent is noticed at
+ * the next write, so a producer should write something (an SSE comment) now and then.
+ */
+struct pl_push;
+enum { PL_PUSH_QUEUE_DEFAULT = 256 * 1024 };
+struct pl_push *pl_push_new(struct pl_req *req, size_t max);
+/*
+ * Answers req with status 200 and the endless body of p, of content type ctype, with the headers
+ * set by pl_req_reply_header().  p stays the caller's (release it as usual).
+ */
+enum MHD_Result pl_reply_push(struct pl_req *req, struct pl_push *p, const char *ctype);
+/*
+ * Appends n bytes (copied).  PL_OK; PL_ERR when the stream is over (client gone, ended, dropped)
+ * or when the bytes do not fit, which drops the client.
+ */
+int pl_push_write(struct pl_push *p, const char *data, size_t n);
+/* Bytes that can be written now without dropping the client (0 once the stream is over). */
+size_t pl_push_room(struct pl_push *p);
+/* True until the stream is over. */
+bool pl_push_alive(struct pl_push *p);
+/* Ends the stream once the queued bytes are sent. */
+void pl_push_end(struct pl_push *p);
+/* Gives back the caller's reference; NULL-safe. */
+void pl_push_release(struct pl_push *p);
+
 /* Builds the error envelope (new reference); exposed for tests and for non-HTTP callers. */
 json_t *pl_error_body(const char *code, const char *message, json_t *errors);
 

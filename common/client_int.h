@@ -1,0 +1,23 @@
+/*
+ * client_int.h - what client.c shares with client_stream.c, private to common/.
+ */
+#ifndef PARLEY_CLIENT_INT_H
+#define PARLEY_CLIENT_INT_H
+
+#include <curl/curl.h>
+
+#include "parley/client.h"
+
+struct pl_err;
+
+/*
+ * The header lines of a call: o's extra headers, Accept (application/json unless o names one),
+ * Content-Type application/json for a JSON body o does not type, X-Service-Token and the calling
+ * thread's X-Request-Id.  Free with curl_slist_free_all.
+ */
+struct curl_slist *pl_client_headers(const struct pl_client_opts *o);
+
+/* Logs a failed transfer and maps it: 504 timeout, 502 too large an answer, else 503.  PL_ERR. */
+int pl_client_map_error(CURLcode rc, const char *url, struct pl_err *err);
+
+#endif
