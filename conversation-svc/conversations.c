@@ -35,14 +35,9 @@ static const struct pl_field patch_fields[] = {
 #define reply_conversation(req, rc, status, json, err) \
     pl_reply_row(req, rc, status, json, err, "Not found", "conversation not found")
 
-/*
- * Reads participants (an array, at most CONV_PARTICIPANTS_MAX long: checked by the field table)
- * into lowercase UUID strings in the arena.  Adds to *errors when an item is not a UUID, when an
- * id repeats, or when the count does not suit type.
- */
-static const char **
-read_participants(struct pl_req *req, const json_t *list, const char *type, int *n,
-                  json_t **errors)
+const char **
+conv_participants_read(struct pl_req *req, const json_t *list, const char *type, int *n,
+                       json_t **errors)
 {
     int count = (int)json_array_size(list), min, max;
     const char **ids = pl_arena_alloc(pl_req_arena(req), sizeof(*ids) * (size_t)(count + 1));
@@ -94,7 +89,7 @@ read_create(struct pl_req *req, const json_t *body, struct conversation_input *i
         pl_json_error_add(errors, "type", "must be one of direct, group, channel");
         return false;
     }
-    in->customers = read_participants(req, json_object_get(body, "participants"), in->type,
+    in->customers = conv_participants_read(req, json_object_get(body, "participants"), in->type,
                                       &in->ncustomers, errors);
     in->subject = json_is_string(subject) ? json_string_value(subject) : NULL;
     in->metadata = json_is_object(meta) ? pl_json_dump(pl_req_arena(req), meta) : NULL;

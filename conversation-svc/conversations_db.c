@@ -122,9 +122,8 @@ static const struct pl_stmt touch = {
     2,
 };
 
-/* "{a,b,c}": a uuid[] literal of ids[0..n), in the arena. */
-static const char *
-uuid_array(struct pl_arena *a, const char *const *ids, int n)
+const char *
+conv_db_uuid_array(struct pl_arena *a, const char *const *ids, int n)
 {
     struct pl_buf b = PL_BUF_INIT;
     const char *lit;
@@ -138,9 +137,8 @@ uuid_array(struct pl_arena *a, const char *const *ids, int n)
     return lit;
 }
 
-/* n new UUIDv7 ids, increasing, as a uuid[] literal. */
-static const char *
-new_ids(struct pl_arena *a, int n)
+const char *
+conv_db_new_ids(struct pl_arena *a, int n)
 {
     char **ids = pl_arena_alloc(a, sizeof(*ids) * (size_t)(n + 1));
 
@@ -148,7 +146,7 @@ new_ids(struct pl_arena *a, int n)
         ids[i] = pl_arena_alloc(a, PL_UUID_STRLEN + 1);
         pl_uuid_v7(ids[i]);
     }
-    return uuid_array(a, (const char *const *)ids, n);
+    return conv_db_uuid_array(a, (const char *const *)ids, n);
 }
 
 /* The pair key of a direct conversation (see conv_direct_key), or NULL for other types. */
@@ -170,8 +168,9 @@ conv_db_conversation_create(PGconn *db, struct pl_arena *a, const struct convers
     char id[PL_UUID_STRLEN + 1], event_id[PL_UUID_STRLEN + 1];
     const char *trace = pl_log_request_id(), *key = direct_key(a, in);
     const char *params[] = { id, in->type, in->subject, in->metadata, key,
-                             uuid_array(a, in->customers, in->ncustomers),
-                             new_ids(a, in->ncustomers), new_ids(a, in->ncustomers), event_id,
+                             conv_db_uuid_array(a, in->customers, in->ncustomers),
+                             conv_db_new_ids(a, in->ncustomers), conv_db_new_ids(a, in->ncustomers),
+                             event_id,
                              trace ? trace : "" };
     int rc = PL_DB_NONE;
 

@@ -11,5 +11,8 @@ const struct pl_route conv_routes[] = {
     { "POST", "/api/conversations/{id}/participants", conv_participants_add, PL_ROUTE_JSON },
     { "GET", "/api/conversations/{id}/participants/{customer_id}", conv_participants_get, 0 },
     { "DELETE", "/api/conversations/{id}/participants/{customer_id}", conv_participants_remove, 0 },
+    { "PUT", "/api/conversations/by-chat/{channel}/{chat_id}", conv_chats_put, PL_ROUTE_JSON },
+    { "POST", "/api/conversations/by-chat/{channel}/{chat_id}/migrate", conv_chats_migrate,
+      PL_ROUTE_JSON },
     { NULL, NULL, NULL, 0 },
 };

@@ -74,6 +74,16 @@ enum MHD_Result conv_conversations_update(struct pl_req *req);
 enum MHD_Result conv_participants_add(struct pl_req *req);
 enum MHD_Result conv_participants_get(struct pl_req *req);
 enum MHD_Result conv_participants_remove(struct pl_req *req);
+enum MHD_Result conv_chats_put(struct pl_req *req);
+enum MHD_Result conv_chats_migrate(struct pl_req *req);
+
+/*
+ * Reads participants (an array, at most CONV_PARTICIPANTS_MAX long: checked by the field table)
+ * into lowercase UUID strings in the arena (*n of them).  Adds to *errors when an item is not a
+ * UUID, when an id repeats, or when the count does not suit type.
+ */
+const char **conv_participants_read(struct pl_req *req, const json_t *list, const char *type,
+                                    int *n, json_t **errors);
 
 
 /*
@@ -101,6 +111,28 @@ int conv_db_conversation_list(PGconn *db, struct pl_arena *a, const struct conve
 /* Consumer: raises last_message_at to at; *found says whether the conversation exists. */
 int conv_db_conversation_touch(PGconn *db, const char *id, const char *at, bool *found,
                                struct pl_err *err);
+
+/* "{a,b,c}": a uuid[] literal of ids[0..n), in the arena. */
+const char *conv_db_uuid_array(struct pl_arena *a, const char *const *ids, int n);
+/* n new UUIDv7 ids, increasing, as a uuid[] literal in the arena. */
+const char *conv_db_new_ids(struct pl_arena *a, int n);
+
+/*
+ * Channel chats (chats_db.c).  Find-or-create of the group conversation of (channel, chat_id):
+ * PL_DB_ROW with *created telling which; in->type is group or channel, in->customers are added as
+ * participants when missing (also to a conversation found).  metadata.channel_chat_id is set.
+ */
+int conv_db_chat_find_or_create(PGconn *db, struct pl_arena *a, const char *channel,
+                                const char *chat_id, const struct conversation_input *in,
+                                const char **json, bool *created, struct pl_err *err);
+/*
+ * Records that chat_id of channel continues as to_chat_id: the same conversation is found by
+ * both, metadata.channel_chat_id becomes to_chat_id.  PL_DB_NONE: chat_id unknown; 409 in err
+ * when to_chat_id already belongs to another conversation.
+ */
+int conv_db_chat_migrate(PGconn *db, struct pl_arena *a, const char *channel,
+                         const char *chat_id, const char *to_chat_id, const char **json,
+                         struct pl_err *err);
 
 /* These return an enum conv_part_rc (>= 0) or a failure code; *json is the participant. */
 int conv_db_participant_add(PGconn *db, struct pl_arena *a, const char *conversation_id,

@@ -3,10 +3,12 @@
  * telegram.h, and what the workers turn into service calls.
  *
  * A delivery (one webhook body) becomes a list of items: a message to create, a status to apply,
- * or something skipped (with the reason, for the log).  Strings are borrowed from the parsed
- * delivery (keep its root alive while the items are used) or held in the item's own buffers;
- * metadata and error are new references owned by the list.  Header-only (static inline) so the
- * unit tests and the fuzzer reach it while linking only libparley.  Not thread-safe per list.
+ * an edit or revoke of an earlier message, a group chat's move to a new chat id, a change of the
+ * customer alone (Telegram my_chat_member), or something skipped (with the reason, for the
+ * log).  Strings are borrowed from the parsed delivery (keep its root alive while the items are
+ * used) or held in the item's own buffers; metadata and error are new references owned by the
+ * list.  Header-only (static inline) so the unit tests and the fuzzer reach it while linking only
+ * libparley.  Not thread-safe per list.
  */
 #ifndef INBOUND_ITEMS_H
 #define INBOUND_ITEMS_H
@@ -21,11 +23,19 @@
 
 #define INB_ID_BUF 64
 
-enum inb_item_kind { INB_ITEM_MESSAGE, INB_ITEM_STATUS, INB_ITEM_EDIT, INB_ITEM_SKIP };
+enum inb_item_kind {
+    INB_ITEM_MESSAGE,  /* create (direction inbound, system, or outbound for an echo) */
+    INB_ITEM_STATUS,   /* status of the message external_message_id */
+    INB_ITEM_EDIT,     /* new body of the message external_message_id */
+    INB_ITEM_REVOKE,   /* the message external_message_id was deleted by its sender */
+    INB_ITEM_MIGRATE,  /* the group chat chat_id now continues as to_chat_id */
+    INB_ITEM_CUSTOMER, /* only the customer changes (customer_metadata) */
+    INB_ITEM_SKIP
+};
 
 struct inb_item {
     enum inb_item_kind kind;
-    const char *external_message_id; /* provider message id (message or status target) */
+    const char *external_message_id; /* provider message id (message; target of the others) */
     /* The customer who sent it: external_type, external_id, name (NULL = leave unchanged). */
     const char *customer_type;
     const char *customer_ext;
@@ -35,13 +45,17 @@ struct inb_item {
     const char *business_type;
     const char *business_ext;
     const char *business_name;
-    /* A message. */
-    const char *direction;    /* "inbound" or "system" */
+    /* The group chat it belongs to (NULL: the direct conversation), and the chat's title. */
+    const char *chat_id;
+    const char *chat_title;
+    const char *to_chat_id; /* a migration's new chat id */
+    /* A message (and the new content of an edit). */
+    const char *direction;    /* "inbound", "system", or "outbound" (an echo) */
     const char *content_type; /* SPEC 10 vocabulary */
     const char *body;         /* never NULL for a message */
     json_t *metadata;         /* object, never NULL for a message */
     /* A status. */
-    const char *status; /* sent | delivered | read | played | failed */
+    const char *status; /* sent | delivered | read | played | failed; "sent" for an echo */
     json_t *error;      /* with failed: {"provider","code","message","retryable"} */
     /* A skip. */
     const char *reason;
@@ -49,6 +63,8 @@ struct inb_item {
     char ext_buf[INB_ID_BUF];
     char msg_buf[2 * INB_ID_BUF];
     char name_buf[512];
+    char chat_buf[INB_ID_BUF];
+    char to_chat_buf[INB_ID_BUF];
 };
 
 struct inb_items {

@@ -21,6 +21,7 @@ struct inb_workers;
 #define INB_LEASE_S 120        /* a claimed row is retaken after this (its worker died) */
 #define INB_CALL_TIMEOUT_MS 10000
 #define INB_DEAD_PER_PAGE 50
+#define INB_MEDIA_TIMEOUT_MS 60000 /* media-svc fetches from the provider (its own limit: 30 s) */
 
 struct inb_cfg {
     struct pl_cfg_common c;
@@ -33,7 +34,18 @@ struct inb_cfg {
     const char *customer_url;          /* PARLEY_CUSTOMER_URL */
     const char *conversation_url;      /* PARLEY_CONVERSATION_URL */
     const char *messaging_url;         /* PARLEY_MESSAGING_URL */
+    const char *media_url;             /* PARLEY_MEDIA_URL */
     char bot_id[64];                   /* the number before ':' in the bot token */
+    /* Outbound delivery (outbound.h). */
+    const char *whatsapp_api_base;        /* PARLEY_WHATSAPP_API_BASE */
+    const char *whatsapp_access_token;    /* PARLEY_WHATSAPP_ACCESS_TOKEN */
+    const char *whatsapp_phone_number_id; /* PARLEY_WHATSAPP_PHONE_NUMBER_ID: default sender */
+    const char *telegram_api_base;        /* PARLEY_TELEGRAM_API_BASE */
+    long outbound_max_attempts;           /* PARLEY_OUTBOUND_MAX_ATTEMPTS */
+    long outbound_backoff_base_ms;        /* PARLEY_OUTBOUND_BACKOFF_BASE_MS */
+    long outbound_backoff_cap_ms;         /* PARLEY_OUTBOUND_BACKOFF_CAP_MS */
+    long outbound_timeout_ms;             /* PARLEY_OUTBOUND_TIMEOUT_MS: one provider call */
+    long outbound_senders;                /* PARLEY_OUTBOUND_SENDERS: sender threads */
 };
 
 struct svc_ctx {
@@ -99,5 +111,15 @@ int inb_db_webhook_dead(PGconn *db, struct pl_arena *a, long long limit, long lo
 /* Sets a row back to pending with attempts 0; PL_DB_NONE when unknown. */
 int inb_db_webhook_replay(PGconn *db, struct pl_arena *a, const char *id, const char **json,
                           struct pl_err *err);
+
+/*
+ * Media fetched for inbound messages (media_db.c).  get: PL_DB_ROW with *media_id (in the arena)
+ * when (provider, provider_media_id) was fetched before.  put: records media_id unless another
+ * is recorded already; *media_id is then the one recorded (the first wins).
+ */
+int inb_db_media_get(PGconn *db, struct pl_arena *a, const char *provider,
+                     const char *provider_media_id, const char **media_id, struct pl_err *err);
+int inb_db_media_put(PGconn *db, struct pl_arena *a, const char *provider,
+                     const char *provider_media_id, const char **media_id, struct pl_err *err);
 
 #endif

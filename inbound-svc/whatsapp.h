@@ -4,9 +4,15 @@
  * Built from Meta's documented shape, not from a sample: {"object", "entry": [{"id", "changes":
  * [{"field", "value": {"metadata": {"display_phone_number", "phone_number_id"}, "contacts": [...],
  * "messages": [...], "statuses": [...]}}]}]}.  Every entry, change, message and status is visited;
- * anything missing or of the wrong type is treated as absent, never trusted.  Changes of other
- * fields (template updates, user preferences, echoes) produce nothing.  Edits, revokes and group
- * messages are skipped with a reason for now (their rows stay stored and can be replayed).
+ * anything missing or of the wrong type is treated as absent, never trusted.
+ *
+ * Besides plain messages (SPEC 10): an "edit" message (edit.original_message_id, edit.message as
+ * the message now reads) becomes an edit of that message; a "revoke" (revoke.original_message_id)
+ * a revoke of it; a message with group_id belongs to that group's conversation; a "system"
+ * message about a changed number carries the new wa_id for the customer's metadata.  Changes of
+ * field smb_message_echoes hold value.message_echoes[]: messages the business sent from its own
+ * WhatsApp app (from = the business number, to = the customer), which become outbound messages
+ * with status sent.  Changes of other fields (template updates, user preferences) produce nothing.
  *
  * Header-only so tests/unit/inbound-svc and tests/fuzz/fuzz_whatsapp.c reach it.
  */
@@ -36,42 +42,56 @@ inb_wa_code_retryable(long long code)
     return false;
 }
 
-/* The contacts[] entry that describes the sender of msg, or NULL. */
+/* The contacts[] entry of the customer with that wa_id or business-scoped user id, or NULL. */
 static inline const json_t *
-inb_wa_contact(const struct inb_wa_value *v, const json_t *msg)
+inb_wa_contact(const struct inb_wa_value *v, const char *wa_id, const char *user_id)
 {
-    const char *from = inb_str(msg, "from"), *from_uid = inb_str(msg, "from_user_id");
     size_t i;
     const json_t *c;
 
     json_array_foreach(v->contacts, i, c) {
         const char *wa = inb_str(c, "wa_id"), *uid = inb_str(c, "user_id");
 
-        if ((wa && from && strcmp(wa, from) == 0) ||
-            (uid && from_uid && strcmp(uid, from_uid) == 0))
+        if ((wa && wa_id && strcmp(wa, wa_id) == 0) ||
+            (uid && user_id && strcmp(uid, user_id) == 0))
             return c;
     }
     return json_array_size(v->contacts) == 1 ? json_array_get(v->contacts, 0) : NULL;
 }
 
-/* Fills the sender and business of it.  Returns false when the sender cannot be identified. */
-static inline bool
-inb_wa_identity(const struct inb_wa_value *v, const json_t *msg, struct inb_item *it)
+/* The first of the candidate ids that is a non-empty string, or NULL. */
+static inline const char *
+inb_wa_first_id(const char *a, const char *b, const char *c, const char *d)
 {
-    const json_t *c = inb_wa_contact(v, msg);
-    const char *id = inb_str(c, "wa_id");
+    const char *ids[] = { a, b, c, d };
 
-    if (id == NULL || *id == '\0')
-        id = inb_str(msg, "from");
-    if (id == NULL || *id == '\0')
-        id = inb_str(c, "user_id");
-    if (id == NULL || *id == '\0')
-        id = inb_str(msg, "from_user_id");
-    if (id == NULL || *id == '\0' || v->phone_number_id == NULL || *v->phone_number_id == '\0')
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+        if (ids[i] != NULL && *ids[i] != '\0')
+            return ids[i];
+    return NULL;
+}
+
+/*
+ * Fills the customer and business of it.  The customer is the sender of a message (from,
+ * from_user_id) or the recipient of an echo (to, to_user_id).  Returns false when the customer
+ * cannot be identified.
+ */
+static inline bool
+inb_wa_identity(const struct inb_wa_value *v, const json_t *msg, bool echo, struct inb_item *it)
+{
+    const char *wa = inb_str(msg, echo ? "to" : "from");
+    const char *uid = inb_str(msg, echo ? "to_user_id" : "from_user_id");
+    const json_t *c = inb_wa_contact(v, wa, uid);
+    const char *id = inb_wa_first_id(inb_str(c, "wa_id"), wa, inb_str(c, "user_id"), uid);
+
+    if (echo) /* contacts[] may describe someone else: trust only a matching entry */
+        id = inb_wa_first_id(wa, uid, NULL, NULL);
+    if (id == NULL || v->phone_number_id == NULL || *v->phone_number_id == '\0')
         return false;
     it->customer_type = "whatsapp";
     it->customer_ext = id;
-    it->customer_name = inb_str(json_object_get(c, "profile"), "name");
+    if (!echo || (wa && inb_str(c, "wa_id") && strcmp(inb_str(c, "wa_id"), wa) == 0))
+        it->customer_name = inb_str(json_object_get(c, "profile"), "name");
     it->business_type = "whatsapp_business";
     it->business_ext = v->phone_number_id;
     it->business_name = v->display_phone_number;
@@ -114,6 +134,21 @@ inb_wa_interactive(struct inb_item *it, const json_t *ia)
     const json_t *reply = type ? json_object_get(ia, type) : NULL;
 
     inb_wa_choice(it, type ? type : "unknown", inb_str(reply, "id"), inb_str(reply, "title"));
+}
+
+/*
+ * A system message about a changed number names the new id (system.wa_id, or new_wa_id in older
+ * API versions): it goes into the customer's metadata as new_wa_id (SPEC 10).
+ */
+static inline void
+inb_wa_system(struct inb_item *it, const json_t *sys)
+{
+    const char *type = inb_str(sys, "type");
+    const char *id = inb_wa_first_id(inb_str(sys, "wa_id"), inb_str(sys, "new_wa_id"), NULL, NULL);
+
+    if (type == NULL || strstr(type, "changed_number") == NULL || id == NULL)
+        return;
+    it->customer_metadata = json_pack("{s:s}", "new_wa_id", id);
 }
 
 /* The content_type, body and content metadata of msg of the given raw type. */
@@ -163,6 +198,7 @@ inb_wa_content(struct inb_item *it, const json_t *msg, const char *type)
         it->content_type = "system";
         it->direction = "system";
         it->body = inb_str0(c, "body");
+        inb_wa_system(it, c);
     }
     /* unsupported, and types this code does not know yet: stored as unsupported */
     if (strcmp(type, "unsupported") == 0 && inb_str(c, "type") != NULL)
@@ -185,9 +221,51 @@ inb_wa_context(json_t *meta, const json_t *msg)
         json_object_set_new(meta, "forwarded", json_true());
 }
 
-/* One element of value.messages. */
+/*
+ * An edit: the target is edit.original_message_id and the new content is edit.message, a message
+ * object without id or from; its text or caption becomes the body.
+ */
 static inline void
-inb_wa_message(struct inb_items *out, const struct inb_wa_value *v, const json_t *msg)
+inb_wa_edit(struct inb_items *out, const struct inb_wa_value *v, const json_t *msg, bool echo)
+{
+    const json_t *e = json_object_get(msg, "edit"), *now = json_object_get(e, "message");
+    const char *target = inb_str(e, "original_message_id"), *type = inb_str(now, "type");
+    struct inb_item *it;
+
+    if (target == NULL || *target == '\0' || type == NULL) {
+        inb_items_skip(out, inb_str(msg, "id"), "edit without original_message_id or message");
+        return;
+    }
+    it = inb_items_add(out, INB_ITEM_EDIT);
+    it->external_message_id = target;
+    (void)inb_wa_identity(v, msg, echo, it);
+    it->body = "";
+    it->metadata = json_object();
+    inb_wa_content(it, now, type);
+}
+
+/* A revoke: the sender deleted revoke.original_message_id. */
+static inline void
+inb_wa_revoke(struct inb_items *out, const struct inb_wa_value *v, const json_t *msg, bool echo)
+{
+    const char *target = inb_str(json_object_get(msg, "revoke"), "original_message_id");
+    struct inb_item *it;
+
+    if (target == NULL || *target == '\0') {
+        inb_items_skip(out, inb_str(msg, "id"), "revoke without original_message_id");
+        return;
+    }
+    it = inb_items_add(out, INB_ITEM_REVOKE);
+    it->external_message_id = target;
+    (void)inb_wa_identity(v, msg, echo, it);
+}
+
+/*
+ * One element of value.messages, or of value.message_echoes when echo is set: then the business
+ * sent it, so it is an outbound message already sent, to the customer named by "to".
+ */
+static inline void
+inb_wa_message(struct inb_items *out, const struct inb_wa_value *v, const json_t *msg, bool echo)
 {
     const char *id = inb_str(msg, "id"), *type = inb_str(msg, "type");
     struct inb_item *it;
@@ -196,25 +274,29 @@ inb_wa_message(struct inb_items *out, const struct inb_wa_value *v, const json_t
         inb_items_skip(out, id, "message without id or type");
         return;
     }
-    if (!strcmp(type, "edit") || !strcmp(type, "revoke")) {
-        inb_items_skip(out, id, "edits and revokes are not applied yet");
-        return;
-    }
-    if (json_object_get(msg, "group_id") != NULL) {
-        inb_items_skip(out, id, "group messages are not supported yet");
+    if (strcmp(type, "edit") == 0 || strcmp(type, "revoke") == 0) {
+        if (strcmp(type, "edit") == 0)
+            inb_wa_edit(out, v, msg, echo);
+        else
+            inb_wa_revoke(out, v, msg, echo);
         return;
     }
     it = inb_items_add(out, INB_ITEM_MESSAGE);
     it->external_message_id = id;
-    if (!inb_wa_identity(v, msg, it)) {
+    if (!inb_wa_identity(v, msg, echo, it)) {
         it->kind = INB_ITEM_SKIP;
-        it->reason = "message without a sender or business phone number id";
+        it->reason = "message without a customer or business phone number id";
         return;
     }
+    it->chat_id = inb_wa_first_id(inb_str(msg, "group_id"), NULL, NULL, NULL);
     it->direction = "inbound";
     it->body = "";
     it->metadata = json_object();
     inb_wa_content(it, msg, type);
+    if (echo) {
+        it->direction = "outbound";
+        it->status = "sent";
+    }
     inb_wa_context(it->metadata, msg);
     inb_metadata_fit(it->metadata);
 }
@@ -259,7 +341,7 @@ inb_wa_status(struct inb_items *out, const json_t *st)
         it->error = inb_wa_status_error(st);
 }
 
-/* One change.value of field "messages". */
+/* One change.value of field "messages" or "smb_message_echoes". */
 static inline void
 inb_wa_value(struct inb_items *out, const json_t *value)
 {
@@ -272,7 +354,9 @@ inb_wa_value(struct inb_items *out, const json_t *value)
     if (!json_is_array(v.contacts))
         v.contacts = NULL;
     json_array_foreach(json_object_get(value, "messages"), i, x)
-        inb_wa_message(out, &v, x);
+        inb_wa_message(out, &v, x, false);
+    json_array_foreach(json_object_get(value, "message_echoes"), i, x)
+        inb_wa_message(out, &v, x, true);
     json_array_foreach(json_object_get(value, "statuses"), i, x)
         inb_wa_status(out, x);
 }
@@ -291,8 +375,9 @@ inb_wa_normalise(const json_t *root, struct inb_items *out)
         json_array_foreach(json_object_get(entry, "changes"), j, change) {
             const char *field = inb_str(change, "field");
 
-            if (field != NULL && strcmp(field, "messages") != 0)
-                continue; /* template, preferences, echo changes: not messages */
+            if (field != NULL && strcmp(field, "messages") != 0 &&
+                strcmp(field, "smb_message_echoes") != 0)
+                continue; /* template, preferences changes: not messages */
             inb_wa_value(out, json_object_get(change, "value"));
         }
     }

@@ -45,6 +45,9 @@ static const struct pl_field update_fields[] = {
     { "status", PL_F_STRING, false, false, 0, 0 },
     { "edited_by", PL_F_UUID, false, true, 0, 0 },
     { "error", PL_F_OBJECT, false, true, PL_METADATA_MAX, 0 },
+    { "external_message_id", PL_F_STRING, false, true, 255, 1 },
+    { "channel", PL_F_STRING, false, true, 64, 1 },
+    { "deleted", PL_F_BOOL, false, false, 0, 0 },
     { NULL, 0, false, false, 0, 0 },
 };
 
@@ -230,9 +233,18 @@ read_update(struct pl_req *req, const json_t *body, struct message_update *u)
     u->edited_by = u->has_body ? str_field(body, "edited_by") : NULL;
     u->status = status ? msg_status_parse(status) : MSG_ST_INVALID;
     u->error = json_is_object(error) ? pl_json_dump(pl_req_arena(req), error) : NULL;
+    u->new_external_id = str_field(body, "external_message_id");
+    u->new_channel = u->new_external_id ? str_field(body, "channel") : NULL;
+    /* A channel revoke (WhatsApp): the body is emptied (kept in history), metadata.deleted set. */
+    u->deleted = json_is_true(json_object_get(body, "deleted"));
+    if (u->deleted) {
+        u->has_body = true;
+        u->body = "";
+    }
     if (status != NULL && u->status == MSG_ST_INVALID)
         pl_json_error_add(&errors, "status", "is not a known status");
-    if (json_object_get(body, "status") == NULL && json_object_get(body, "body") == NULL)
+    if (json_object_get(body, "status") == NULL && json_object_get(body, "body") == NULL &&
+        u->new_external_id == NULL && !u->deleted)
         pl_json_error_add(&errors, "status", "body or status is required");
     if (u->status == MSG_ST_FAILED && u->error == NULL)
         pl_json_error_add(&errors, "error", "is required when status is failed");

@@ -105,21 +105,26 @@ static const struct pl_stmt idem_expire = {
 
 static const struct pl_stmt lock_by_id = {
     "msg_lock_by_id",
-    "SELECT id, conversation_id, direction, status, body IS NOT DISTINCT FROM $2"
+    "SELECT id, conversation_id, direction, status, body IS NOT DISTINCT FROM $2,"
+    " external_message_id, channel, metadata @> '{\"deleted\": true}'"
     " FROM messages WHERE id = $1::uuid FOR UPDATE",
     2,
 };
 
 static const struct pl_stmt lock_by_external = {
     "msg_lock_by_external",
-    "SELECT id, conversation_id, direction, status, body IS NOT DISTINCT FROM $3"
+    "SELECT id, conversation_id, direction, status, body IS NOT DISTINCT FROM $3,"
+    " external_message_id, channel, metadata @> '{\"deleted\": true}'"
     " FROM messages WHERE channel = $1 AND external_message_id = $2 FOR UPDATE",
     3,
 };
 
 /*
  * One change of a locked message: $3 says whether the body changes, $5 is the new status or
- * NULL.  The CTE o reads the row as it was before this statement (CTEs share one snapshot).
+ * NULL, $12 the provider id to record (the message has none yet) with $13 its channel when the
+ * message has none, $14 whether message.updated is emitted, $15 whether it is a revoke
+ * (metadata.deleted set; the body change comes with $3).  The CTE o reads the row as it was
+ * before this statement (CTEs share one snapshot).
  */
 static const struct pl_stmt update = {
     "msg_update",
@@ -135,6 +140,10 @@ static const struct pl_stmt update = {
     "  error = CASE WHEN $5::text IS NULL THEN m.error ELSE $6::jsonb END,"
     "  sent_at = CASE WHEN m.direction = 'outbound' AND $5::text IN ('sent', 'delivered', 'read')"
     "            THEN COALESCE(m.sent_at, now()) ELSE m.sent_at END,"
+    "  external_message_id = COALESCE($12, m.external_message_id),"
+    "  channel = CASE WHEN $12::text IS NULL THEN m.channel ELSE COALESCE(m.channel, $13) END,"
+    "  metadata = CASE WHEN $15::boolean THEN m.metadata || '{\"deleted\": true}'"
+    "             ELSE m.metadata END,"
     "  version = k.version, updated_at = now()"
     " FROM k WHERE m.id = $1::uuid"
     " RETURNING m.id, m.conversation_id, message_json(m) AS j,"
@@ -143,12 +152,12 @@ static const struct pl_stmt update = {
     " INSERT INTO message_history (message_id, body, previous_body, edited_by)"
     " SELECT m.id, $4, o.body, $7::uuid FROM m, o WHERE $3::boolean)"
     "SELECT m.j,"
-    " CASE WHEN $3::boolean THEN outbox_add($8::uuid, 'message.updated',"
+    " CASE WHEN $14::boolean THEN outbox_add($8::uuid, 'message.updated',"
     "  m.conversation_id::text, '" MSG_SERVICE "', $10, m.j) END,"
     " CASE WHEN $5::text IS NOT NULL THEN outbox_add($9::uuid, 'message.status.updated',"
     "  m.conversation_id::text, '" MSG_SERVICE "', $10, m.s) END"
     " FROM m",
-    11,
+    15,
 };
 
 static const struct pl_stmt history = {
@@ -342,20 +351,54 @@ msg_db_message_get(PGconn *db, struct pl_arena *a, const char *id, const char **
     return pl_db_query_text(db, a, &by_id, params, json, err);
 }
 
-/* Writes the decided change; prev is the status before it. */
+/*
+ * Writes the decided change; prev is the status before it, ext the provider id to record or
+ * NULL.  A recorded id travels in message.status.updated when the status changes with it, else
+ * in message.updated.
+ */
 static int
 apply_update(PGconn *db, struct update_tx *t, const char *id, const char *conversation_id,
-             bool body_changed, const char *status, const char *prev, struct pl_err *err)
+             bool body_changed, const char *status, const char *prev, const char *ext,
+             struct pl_err *err)
 {
     char ev_updated[PL_UUID_STRLEN + 1], ev_status[PL_UUID_STRLEN + 1];
     const char *trace = pl_log_request_id();
+    bool updated_event = body_changed || (ext != NULL && status == NULL);
     const char *params[] = { id, conversation_id, body_changed ? "true" : "false",
                              t->u->body, status, status ? t->u->error : NULL, t->u->edited_by,
-                             ev_updated, ev_status, trace ? trace : "", prev };
+                             ev_updated, ev_status, trace ? trace : "", prev, ext,
+                             t->u->new_channel, updated_event ? "true" : "false",
+                             t->u->deleted ? "true" : "false" };
 
     pl_uuid_v7(ev_updated);
     pl_uuid_v7(ev_status);
     return pl_db_query_text(db, t->a, &update, params, &t->json, err);
+}
+
+/*
+ * Decides a provider id write-back against the locked row (columns 5 and 6: its current
+ * external_message_id and channel): *ext is the id to record when the message has none, NULL
+ * when there is nothing to do (none asked, or the same id again).  A different id, or another
+ * channel, is a 409: a message is sent once, so it has one provider id.
+ */
+static int
+external_change(const PGresult *res, const struct message_update *u, const char **ext,
+                struct pl_err *err)
+{
+    const char *cur = PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5);
+    const char *chan = PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6);
+
+    *ext = NULL;
+    if (u->new_external_id == NULL)
+        return PL_DB_ROW;
+    if ((cur != NULL && strcmp(cur, u->new_external_id) != 0) ||
+        (chan != NULL && u->new_channel != NULL && strcmp(chan, u->new_channel) != 0)) {
+        pl_err_set(err, 409, "conflict", "the message already has another external_message_id "
+                   "or channel");
+        return PL_DB_FAIL;
+    }
+    *ext = cur == NULL ? u->new_external_id : NULL;
+    return PL_DB_ROW;
 }
 
 static int
@@ -365,7 +408,7 @@ update_tx_fn(PGconn *db, void *arg, struct pl_err *err)
     const struct message_update *u = t->u;
     const char *by_id_p[] = { u->id, u->has_body ? u->body : NULL };
     const char *by_ext_p[] = { u->channel, u->external_message_id, u->has_body ? u->body : NULL };
-    const char *status = NULL, *id, *conv, *prev;
+    const char *status = NULL, *ext = NULL, *id, *conv, *prev;
     PGresult *res = NULL;
     enum msg_transition tr = MSG_TR_IGNORE;
     bool body_changed;
@@ -378,7 +421,9 @@ update_tx_fn(PGconn *db, void *arg, struct pl_err *err)
     id = dup_value(t->a, res, 0, 0);
     conv = dup_value(t->a, res, 0, 1);
     prev = dup_value(t->a, res, 0, 3);
-    body_changed = u->has_body && PQgetvalue(res, 0, 4)[0] != 't';
+    /* A revoke changes the message until it is marked deleted, even when its body was empty. */
+    body_changed = u->has_body && (PQgetvalue(res, 0, 4)[0] != 't' ||
+                                   (u->deleted && PQgetvalue(res, 0, 7)[0] != 't'));
     if (u->status != MSG_ST_INVALID) {
         tr = msg_status_transition(msg_direction_parse(PQgetvalue(res, 0, 2)),
                                    msg_status_parse(prev), u->status);
@@ -391,13 +436,15 @@ update_tx_fn(PGconn *db, void *arg, struct pl_err *err)
         }
         status = tr == MSG_TR_CHANGE ? msg_status_name(u->status) : NULL;
     }
-    if (!body_changed && status == NULL) { /* nothing moves forward: answer the current state */
+    if ((rc = external_change(res, u, &ext, err)) < 0)
+        goto out;
+    if (!body_changed && status == NULL && ext == NULL) { /* nothing moves forward */
         const char *params[] = { id };
 
         rc = pl_db_query_text(db, t->a, &by_id, params, &t->json, err);
         goto out;
     }
-    rc = apply_update(db, t, id, conv, body_changed, status, prev, err);
+    rc = apply_update(db, t, id, conv, body_changed, status, prev, ext, err);
 out:
     PQclear(res);
     return rc;

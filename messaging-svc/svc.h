@@ -64,6 +64,10 @@ struct message_update {
     const char *edited_by; /* UUID or NULL */
     enum msg_status status; /* MSG_ST_INVALID = no status change requested */
     const char *error;      /* serialized error object, with status failed */
+    /* The provider's id of a sent message (inbound-svc's write-back), set only while none is. */
+    const char *new_external_id; /* or NULL */
+    const char *new_channel;     /* channel recorded with it when the message has none, or NULL */
+    bool deleted; /* revoked by its sender: body "" and metadata.deleted = true (with has_body) */
 };
 
 /* One row of a list: the message JSON and the cursor value it stands at (seq or version). */

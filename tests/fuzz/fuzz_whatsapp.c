@@ -39,6 +39,14 @@ check_item(const struct inb_item *it)
             (strcmp(it->status, "failed") == 0) != (it->error != NULL))
             abort();
         break;
+    case INB_ITEM_EDIT: /* the target and its new body */
+        if (it->external_message_id == NULL || it->body == NULL)
+            abort();
+        break;
+    case INB_ITEM_REVOKE:
+        if (it->external_message_id == NULL)
+            abort();
+        break;
     case INB_ITEM_SKIP:
         if (it->reason == NULL)
             abort();

@@ -47,6 +47,7 @@ class State:
         self.scripts = {}    # key -> [response, ...]
         self.requests = {}   # key -> [request, ...]
         self.ids = itertools.count(1)
+        self.run = os.urandom(4).hex().upper()  # ids never repeat across restarts
 
     def next_script(self, key):
         with self.lock:
@@ -210,7 +211,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.send(*graph_error(190, "Invalid OAuth access token.", 401))
             if body.get("messaging_product") != "whatsapp" or not to:
                 return self.send(*graph_error(100, "Invalid parameter"))
-            wamid = f"wamid.FAKE{next(STATE.ids):012d}"
+            wamid = f"wamid.FAKE{STATE.run}{next(STATE.ids):08d}"
             return self.send(200, {"messaging_product": "whatsapp",
                                    "contacts": [{"input": to, "wa_id": to}],
                                    "messages": [{"id": wamid}]})

@@ -1,0 +1,170 @@
+/*
+ * outbound_send.c - one try of a delivery: the provider call and what its answer means.
+ *
+ * WhatsApp Cloud API: POST {PARLEY_WHATSAPP_API_BASE}/{phone_number_id}/messages with the bearer
+ * token and {"messaging_product":"whatsapp","recipient_type","to","type":"text","text":{"body"}}.
+ * Telegram Bot API: POST {PARLEY_TELEGRAM_API_BASE}/bot<token>/sendMessage {"chat_id","text"}.
+ *
+ * These calls leave Parley, so they do not go through pl_client (which adds the service token
+ * and the request id to every call): the sender thread's own curl handle sends only what the
+ * provider needs.  The Telegram URL holds the bot token, so neither URLs nor bodies are ever
+ * logged.  The answer is kept up to MAX_ANSWER bytes (the documented answers are small) and the
+ * Retry-After header is read for a 429 or 503.  Classification is outbound_rules.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "outbound.h"
+#include "parley/arena.h"
+#include "parley/buf.h"
+#include "parley/err.h"
+#include "parley/json.h"
+#include "parley/log.h"
+#include "svc.h"
+
+#define MAX_ANSWER (1u << 20)
+
+/* What the callbacks collect. */
+struct answer {
+    struct pl_buf body;
+    long retry_after_s; /* -1 when absent */
+};
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct answer *ans = arg;
+
+    if (ans->body.len + size * n > MAX_ANSWER)
+        return 0; /* fails the transfer: no provider answers this much */
+    pl_buf_append(&ans->body, p, size * n);
+    return size * n;
+}
+
+static size_t
+on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct answer *ans = arg;
+    size_t len = size * n;
+    char value[64];
+
+    if (len > 12 && len < 12 + sizeof(value) && strncasecmp(p, "Retry-After:", 12) == 0) {
+        memcpy(value, p + 12, len - 12);
+        value[len - 12] = '\0';
+        ans->retry_after_s = outb_retry_after_parse(value);
+        if (ans->retry_after_s < 0) { /* the HTTP-date form */
+            time_t at = curl_getdate(value, NULL);
+            time_t now = time(NULL);
+
+            if (at > 0)
+                ans->retry_after_s = at > now ? (long)(at - now) : 0;
+        }
+    }
+    return len;
+}
+
+/* The URL and JSON body of job's request, in the arena. */
+static void
+build_request(const struct inb_cfg *cfg, struct pl_arena *a, const struct outb_job *job,
+              const char **url, const char **body)
+{
+    struct pl_buf b = PL_BUF_INIT;
+    json_t *j;
+
+    if (strcmp(job->provider, "whatsapp") == 0) {
+        pl_buf_printf(&b, "%s/", cfg->whatsapp_api_base);
+        pl_buf_urlencode(&b, job->sender ? job->sender : "");
+        pl_buf_puts(&b, "/messages");
+        j = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}}", "messaging_product", "whatsapp",
+                      "recipient_type", job->group ? "group" : "individual", "to", job->recipient,
+                      "type", "text", "text", "body", job->body);
+    } else {
+        char *end;
+        long long chat = strtoll(job->recipient, &end, 10);
+
+        pl_buf_printf(&b, "%s/bot%s/sendMessage", cfg->telegram_api_base, cfg->telegram_bot_token);
+        /* A numeric chat id goes as a number; "@channelname" stays a string. */
+        j = *job->recipient != '\0' && *end == '\0'
+                ? json_pack("{s:I, s:s}", "chat_id", chat, "text", job->body)
+                : json_pack("{s:s, s:s}", "chat_id", job->recipient, "text", job->body);
+    }
+    PL_ASSERT(j != NULL);
+    *url = pl_arena_strndup(a, b.data, b.len);
+    *body = pl_json_dump(a, pl_json_keep(a, j));
+    pl_buf_cleanup(&b);
+}
+
+/* The error of a call that got no HTTP answer: always worth another try. */
+static void
+transport_error(CURLcode rc, const char *provider, struct outb_result *r)
+{
+    const char *code = rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "transport";
+
+    r->http_status = 0;
+    r->retry_after_s = -1;
+    outb_result_error(r, OUTB_RETRY, code, curl_easy_strerror(rc));
+    pl_log_warn("%s send failed without an answer: %s", provider, curl_easy_strerror(rc));
+}
+
+void
+inb_outbound_send(CURL *h, const struct inb_cfg *cfg, struct pl_arena *a,
+                  const struct outb_job *job, struct outb_result *r)
+{
+    struct answer ans = { PL_BUF_INIT, -1 };
+    struct curl_slist *hdrs = NULL;
+    const char *url, *body;
+    bool whatsapp = strcmp(job->provider, "whatsapp") == 0;
+    json_t *doc;
+    long status = 0;
+    CURLcode rc;
+
+    memset(r, 0, sizeof(*r));
+    build_request(cfg, a, job, &url, &body);
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    hdrs = curl_slist_append(hdrs, "Accept: application/json");
+    if (whatsapp)
+        hdrs = curl_slist_append(
+            hdrs, pl_arena_printf(a, "Authorization: Bearer %s", cfg->whatsapp_access_token));
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, cfg->outbound_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &ans);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &ans);
+    rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) {
+        transport_error(rc, job->provider, r);
+        goto out;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    doc = pl_json_keep(a, json_loadb(ans.body.data ? ans.body.data : "", ans.body.len, 0, NULL));
+    if (whatsapp)
+        outb_classify_whatsapp(status, doc, ans.retry_after_s, r);
+    else
+        outb_classify_telegram(status, doc, job->recipient, ans.retry_after_s, r);
+out:
+    curl_slist_free_all(hdrs);
+    pl_buf_cleanup(&ans.body);
+}
+
+const char *
+inb_outbound_error_json(struct pl_arena *a, const char *provider, const struct outb_result *r,
+                        bool retryable)
+{
+    json_t *e = json_pack("{s:s, s:s, s:s, s:b}", "provider", provider, "code", r->code,
+                          "message", r->message, "retryable", retryable);
+
+    PL_ASSERT(e != NULL);
+    return pl_json_dump(a, pl_json_keep(a, e));
+}
