@@ -72,7 +72,7 @@ struct inb_outbound {
 /* The fields of a message.outbound.created payload the decision reads. */
 struct outb_msg {
     const char *id, *conversation_id, *sender, *direction, *channel, *body, *content_type;
-    const char *status, *external_id;
+    const char *status, *external_id, *media_id;
     char seq[24];
 };
 
@@ -164,6 +164,7 @@ read_message(const json_t *p, struct outb_msg *m)
     m->content_type = json_string_value(json_object_get(p, "content_type"));
     m->status = json_string_value(json_object_get(p, "status"));
     m->external_id = json_string_value(json_object_get(p, "external_message_id"));
+    m->media_id = json_string_value(json_object_get(p, "media_id"));
     snprintf(m->seq, sizeof(m->seq), "%lld", (long long)json_integer_value(seq));
     return pl_uuid_valid(m->id) && pl_uuid_valid(m->conversation_id) && json_is_integer(seq) &&
            m->direction != NULL && m->status != NULL && m->body != NULL;
@@ -182,23 +183,33 @@ skip_reason(const struct outb_msg *m)
     return NULL;
 }
 
-/* Records the delivery of m along route; PL_OK to commit the event. */
+/*
+ * Records the delivery of m along route; PL_OK to commit the event.  A message that cannot go
+ * (unroutable, or content the channel cannot take: outbound_request.h) is recorded as failed at
+ * once, without a provider call.
+ */
 static int
 record(struct inb_outbound *o, struct pl_arena *a, const struct outb_msg *m,
        const struct outb_route *route, const char *unroutable)
 {
-    struct outb_new in = { m->id, m->conversation_id, m->seq, route, m->body,
+    struct outb_new in = { m->id, m->conversation_id, m->seq, route, m->body, NULL, NULL,
                            pl_log_request_id(), NULL };
     struct outb_result r = { .cls = OUTB_PERMANENT };
     struct pl_err err = PL_ERR_INIT;
+    const struct outb_kind *kind;
+    const char *refused;
+    char why[160];
     PGconn *db = pl_db_conn(o->db, &err);
     int rc;
 
+    refused = outb_content_check(route->provider, m->content_type, m->media_id, m->body, &kind,
+                                 why, sizeof(why));
+    in.content_type = kind ? kind->content_type : m->content_type;
+    in.media_id = kind && kind->media ? m->media_id : NULL;
     if (*unroutable != '\0')
         outb_result_error(&r, OUTB_PERMANENT, "not_configured", unroutable);
-    else if (m->content_type != NULL && strcmp(m->content_type, "text") != 0)
-        outb_result_error(&r, OUTB_PERMANENT, "unsupported_content_type",
-                          "only text messages are sent to channels");
+    else if (refused != NULL)
+        outb_result_error(&r, OUTB_PERMANENT, refused, why);
     if (r.code[0] != '\0')
         in.error = inb_outbound_error_json(a, route->provider, &r, false);
     if (db == NULL || (rc = inb_db_delivery_insert(db, &in, &err)) < 0) {

@@ -4,7 +4,9 @@
  *
  *   outbound.c       consumer (group "inbound-svc-outbound") and decision; sender threads
  *   outbound_send.c  one provider call per try and its classification (outbound_rules.h)
+ *   outbound_media.c the signed link (and filename) of a media message, from media-svc
  *   outbound_db.c    all SQL of deliveries and delivery_attempts
+ * The request bodies, text or media, are outbound_request.h.
  */
 #ifndef INBOUND_OUTBOUND_H
 #define INBOUND_OUTBOUND_H
@@ -14,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "outbound_request.h"
 #include "outbound_rules.h"
 
 struct inb_cfg;
@@ -34,6 +37,8 @@ struct outb_new {
     const char *seq;
     const struct outb_route *route;
     const char *body;
+    const char *content_type; /* text, or a media kind of outbound_request.h */
+    const char *media_id;     /* with a media kind, else NULL */
     const char *request_id; /* trace id of the event, or NULL */
     const char *error;      /* serialized error: recorded as failed at once, or NULL */
 };
@@ -46,6 +51,8 @@ struct outb_job {
     const char *recipient;
     bool group;
     const char *body;
+    const char *content_type;        /* "text" or a media kind (outbound_request.h) */
+    const char *media_id;            /* with a media kind, else NULL */
     const char *state;               /* "sending": try now; "sent"/"failed": write back only */
     const char *provider_message_id; /* with sent, else NULL */
     const char *last_error;          /* serialized, with failed, else NULL */
@@ -67,6 +74,16 @@ void inb_outbound_stop(struct inb_outbound *o);
  */
 void inb_outbound_send(CURL *h, const struct inb_cfg *cfg, struct pl_arena *a,
                        const struct outb_job *job, struct outb_result *r);
+/*
+ * For a media job: asks media-svc (service token) for the signed download URL of job->media_id,
+ * and for a document its filename too, into *link and *filename (in the arena; filename may be
+ * NULL).  Returns true when found; else false with r filled: media_not_found (permanent) when
+ * media-svc does not know the media, media_unavailable (retry) when it could not answer.
+ * Thread-safe (the calling thread's pl_client handle).
+ */
+bool inb_outbound_media_link(const struct inb_cfg *cfg, struct pl_arena *a,
+                             const struct outb_job *job, const char **link, const char **filename,
+                             struct outb_result *r);
 /* The SPEC 10 error object of r as JSON text in the arena. */
 const char *inb_outbound_error_json(struct pl_arena *a, const char *provider,
                                     const struct outb_result *r, bool retryable);

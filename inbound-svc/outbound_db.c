@@ -29,11 +29,11 @@
 static const struct pl_stmt insert = {
     "outb_insert",
     "INSERT INTO deliveries (message_id, conversation_id, seq, provider, sender, recipient,"
-    " is_group, body, request_id, state, last_error)"
+    " is_group, body, request_id, state, last_error, content_type, media_id)"
     " VALUES ($1::uuid, $2::uuid, $3::bigint, $4, $5, $6, $7::boolean, $8, $9,"
-    "  CASE WHEN $10::jsonb IS NULL THEN 'queued' ELSE 'failed' END, $10::jsonb)"
+    "  CASE WHEN $10::jsonb IS NULL THEN 'queued' ELSE 'failed' END, $10::jsonb, $11, $12::uuid)"
     " ON CONFLICT (message_id) DO NOTHING RETURNING 1",
-    10,
+    12,
 };
 
 static const struct pl_stmt claim = {
@@ -50,7 +50,8 @@ static const struct pl_stmt claim = {
     "     AND y.state IN " OPEN_STATES "))"
     "  ORDER BY x.next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
     " RETURNING d.message_id, d.provider, d.sender, d.recipient, d.is_group, d.body, d.state,"
-    "  d.provider_message_id, d.last_error::text, COALESCE(d.request_id, ''), d.attempts",
+    "  d.provider_message_id, d.last_error::text, COALESCE(d.request_id, ''), d.attempts,"
+    "  d.content_type, d.media_id::text",
     1,
 };
 
@@ -85,7 +86,7 @@ inb_db_delivery_insert(PGconn *db, const struct outb_new *in, struct pl_err *err
     const struct outb_route *r = in->route;
     const char *params[] = { in->message_id, in->conversation_id, in->seq, r->provider,
                              r->sender, r->recipient, r->group ? "true" : "false", in->body,
-                             in->request_id, in->error };
+                             in->request_id, in->error, in->content_type, in->media_id };
     PGresult *res = NULL;
     int rc = pl_db_query(db, &insert, params, &res, err);
 
@@ -125,6 +126,8 @@ inb_db_delivery_claim(PGconn *db, struct pl_arena *a, long lease_s, struct outb_
         out->last_error = opt_value(a, res, 8);
         out->request_id = opt_value(a, res, 9);
         out->attempts = strtol(PQgetvalue(res, 0, 10), NULL, 10);
+        out->content_type = opt_value(a, res, 11);
+        out->media_id = opt_value(a, res, 12);
     }
     PQclear(res);
     return rc;

@@ -4,6 +4,9 @@
  * WhatsApp Cloud API: POST {PARLEY_WHATSAPP_API_BASE}/{phone_number_id}/messages with the bearer
  * token and {"messaging_product":"whatsapp","recipient_type","to","type":"text","text":{"body"}}.
  * Telegram Bot API: POST {PARLEY_TELEGRAM_API_BASE}/bot<token>/sendMessage {"chat_id","text"}.
+ * A media message first gets its signed link from media-svc (outbound_media.c), at each try as
+ * the link expires, then goes as outbound_request.h builds it (sendPhoto, "type":"image", ...).
+ * A try that could not get the link makes no provider call and counts as a try like any other.
  *
  * These calls leave Parley, so they do not go through pl_client (which adds the service token
  * and the request id to every call): the sender thread's own curl handle sends only what the
@@ -66,35 +69,50 @@ on_header(char *p, size_t size, size_t n, void *arg)
     return len;
 }
 
-/* The URL and JSON body of job's request, in the arena. */
+/* The URL and JSON body of job's request (p: what it carries), in the arena. */
 static void
 build_request(const struct inb_cfg *cfg, struct pl_arena *a, const struct outb_job *job,
-              const char **url, const char **body)
+              const struct outb_payload *p, const char **url, const char **body)
 {
     struct pl_buf b = PL_BUF_INIT;
+    const char *method;
     json_t *j;
 
     if (strcmp(job->provider, "whatsapp") == 0) {
         pl_buf_printf(&b, "%s/", cfg->whatsapp_api_base);
         pl_buf_urlencode(&b, job->sender ? job->sender : "");
         pl_buf_puts(&b, "/messages");
-        j = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}}", "messaging_product", "whatsapp",
-                      "recipient_type", job->group ? "group" : "individual", "to", job->recipient,
-                      "type", "text", "text", "body", job->body);
+        j = outb_whatsapp_request(p);
     } else {
-        char *end;
-        long long chat = strtoll(job->recipient, &end, 10);
-
-        pl_buf_printf(&b, "%s/bot%s/sendMessage", cfg->telegram_api_base, cfg->telegram_bot_token);
-        /* A numeric chat id goes as a number; "@channelname" stays a string. */
-        j = *job->recipient != '\0' && *end == '\0'
-                ? json_pack("{s:I, s:s}", "chat_id", chat, "text", job->body)
-                : json_pack("{s:s, s:s}", "chat_id", job->recipient, "text", job->body);
+        j = outb_telegram_request(p, &method);
+        pl_buf_printf(&b, "%s/bot%s/%s", cfg->telegram_api_base, cfg->telegram_bot_token, method);
     }
     PL_ASSERT(j != NULL);
     *url = pl_arena_strndup(a, b.data, b.len);
     *body = pl_json_dump(a, pl_json_keep(a, j));
     pl_buf_cleanup(&b);
+}
+
+/*
+ * What job sends, into p; for media, with the link from media-svc.  False with r filled when
+ * the try must end before the provider call.
+ */
+static bool
+prepare(const struct inb_cfg *cfg, struct pl_arena *a, const struct outb_job *job,
+        struct outb_payload *p, struct outb_result *r)
+{
+    memset(p, 0, sizeof(*p));
+    p->recipient = job->recipient;
+    p->group = job->group;
+    p->body = job->body;
+    p->kind = outb_kind_of(job->content_type);
+    if (p->kind == NULL) { /* recorded by a newer version that knows more kinds */
+        r->retry_after_s = -1;
+        outb_result_error(r, OUTB_PERMANENT, "unsupported_content_type",
+                          "this version does not send such messages");
+        return false;
+    }
+    return !p->kind->media || inb_outbound_media_link(cfg, a, job, &p->link, &p->filename, r);
 }
 
 /* The error of a call that got no HTTP answer: always worth another try. */
@@ -115,6 +133,7 @@ inb_outbound_send(CURL *h, const struct inb_cfg *cfg, struct pl_arena *a,
 {
     struct answer ans = { PL_BUF_INIT, -1 };
     struct curl_slist *hdrs = NULL;
+    struct outb_payload p;
     const char *url, *body;
     bool whatsapp = strcmp(job->provider, "whatsapp") == 0;
     json_t *doc;
@@ -122,7 +141,9 @@ inb_outbound_send(CURL *h, const struct inb_cfg *cfg, struct pl_arena *a,
     CURLcode rc;
 
     memset(r, 0, sizeof(*r));
-    build_request(cfg, a, job, &url, &body);
+    if (!prepare(cfg, a, job, &p, r))
+        goto out;
+    build_request(cfg, a, job, &p, &url, &body);
     hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
     hdrs = curl_slist_append(hdrs, "Accept: application/json");
     if (whatsapp)

@@ -8,9 +8,13 @@ answering yet.
 
 Routes (WA = /whatsapp, TG = /telegram):
   POST WA/{phone_number_id}/messages     Bearer token required; -> {"messaging_product","contacts","messages":[{"id"}]}
+                                         (the message object's "type" member is checked minimally: text needs
+                                         a body, media a link or id, and audio/sticker take no caption)
   GET  WA/{media_id}                     Bearer; -> {"messaging_product","id","url","mime_type","sha256","file_size"}
   GET  /whatsapp-cdn/{media_id}          Bearer; -> the bytes
   POST TG/bot{token}/sendMessage         -> {"ok":true,"result":{"message_id","chat":{"id"},"date","text"}}
+  POST TG/bot{token}/send{Photo,Video,Audio,Voice,Document,Sticker}  the file (URL or file_id) in its parameter;
+                                         -> {"ok":true,"result":{"message_id","chat","date",<kind>,"caption"?}}
   GET|POST TG/bot{token}/getFile         -> {"ok":true,"result":{"file_id","file_unique_id","file_size","file_path"}}
   GET  TG/file/bot{token}/{file_path}    -> the bytes
 Control:
@@ -70,6 +74,44 @@ STATE = State()
 def graph_error(code, message, status=400):
     return status, {"error": {"message": message, "type": "OAuthException", "code": code,
                               "fbtrace_id": "FAKE"}}
+
+
+WA_MEDIA = {"image", "video", "audio", "document", "sticker"}
+WA_CAPTIONED = {"image", "video", "document"}
+TG_FILE_METHODS = {"sendPhoto": "photo", "sendVideo": "video", "sendAudio": "audio", "sendVoice": "voice",
+                   "sendDocument": "document", "sendSticker": "sticker"}
+
+
+def whatsapp_object_problem(body):
+    """Why a WhatsApp message's type object is not of the documented shape (a minimal check), or None."""
+    kind = body.get("type", "text")
+    obj = body.get(kind)
+    if not isinstance(obj, dict):
+        return f"(#100) Param {kind} must be a JSON object"
+    if kind == "text" and not (isinstance(obj.get("body"), str) and obj["body"]):
+        return "(#100) Param text['body'] is required"
+    if kind in WA_MEDIA:
+        if not (isinstance(obj.get("link"), str) and obj["link"]) and not obj.get("id"):
+            return f"(#100) Param {kind}['link'] or {kind}['id'] is required"
+        if "caption" in obj and kind not in WA_CAPTIONED:
+            return f"(#100) Param {kind}['caption'] is not allowed for {kind}"
+        if "filename" in obj and kind != "document":
+            return f"(#100) Param {kind}['filename'] is only for documents"
+    return None
+
+
+def telegram_file(field, ref):
+    """The result member of a Telegram send<Kind> for the file ref (a URL or file_id), as the Bot API shapes it."""
+    uid = hashlib.sha1(ref.encode()).hexdigest()[:16]
+    f = {"file_id": f"FAKE{field}{uid}", "file_unique_id": uid, "file_size": 1024}
+    if field == "photo":
+        return [dict(f, file_id=f"{f['file_id']}s", width=90, height=90), dict(f, width=800, height=800)]
+    extra = {"video": {"width": 640, "height": 360, "duration": 3}, "audio": {"duration": 3},
+             "voice": {"duration": 3, "mime_type": "audio/ogg"},
+             "document": {"file_name": urllib.parse.urlsplit(ref).path.rsplit("/", 1)[-1] or "file"},
+             "sticker": {"type": "regular", "width": 512, "height": 512, "is_animated": False,
+                         "is_video": False}}
+    return {**f, **extra.get(field, {})}
 
 
 def telegram_error(status, description, **extra):
@@ -211,6 +253,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.send(*graph_error(190, "Invalid OAuth access token.", 401))
             if body.get("messaging_product") != "whatsapp" or not to:
                 return self.send(*graph_error(100, "Invalid parameter"))
+            problem = whatsapp_object_problem(body)
+            if problem:
+                return self.send(*graph_error(100, problem))
             wamid = f"wamid.FAKE{STATE.run}{next(STATE.ids):08d}"
             return self.send(200, {"messaging_product": "whatsapp",
                                    "contacts": [{"input": to, "wa_id": to}],
@@ -272,6 +317,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "message_id": next(STATE.ids), "date": int(time.time()),
                 "chat": {"id": int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id, "type": "private"},
                 "text": args["text"]}})
+        if parts[1] in TG_FILE_METHODS:
+            return self.telegram_send_file(TG_FILE_METHODS[parts[1]], args, entry)
         if parts[1] == "getFile":
             file_id = str(args.get("file_id", ""))
             if self.scripted(file_id, entry):
@@ -284,6 +331,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "file_id": file_id, "file_unique_id": hashlib.sha1(file_id.encode()).hexdigest()[:16],
                 "file_size": len(found[0]), "file_path": f"documents/{file_id}"}})
         self.send(*telegram_error(404, "Not Found: method not found"))
+
+
+    def telegram_send_file(self, field, args, entry):
+        chat_id = str(args.get("chat_id", ""))
+        if self.scripted(chat_id, entry):
+            return None
+        ref, caption = args.get(field), args.get("caption")
+        if not chat_id or not isinstance(ref, str) or not ref:
+            return self.send(*telegram_error(400, f"Bad Request: there is no {field} in the request"))
+        if isinstance(caption, str) and len(caption.encode("utf-16-le")) // 2 > 1024:
+            return self.send(*telegram_error(400, "Bad Request: message caption is too long"))
+        result = {"message_id": next(STATE.ids), "date": int(time.time()),
+                  "chat": {"id": int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id, "type": "private"},
+                  field: telegram_file(field, ref)}
+        if caption and field != "sticker":
+            result["caption"] = caption
+        return self.send(200, {"ok": True, "result": result})
 
 
 class Server(http.server.ThreadingHTTPServer):

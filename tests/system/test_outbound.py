@@ -12,13 +12,16 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 import uuid
 
 import pytest
 
 import fake_provider as fake
 import parley_sys as ps
+import test_media as tm
 from parley_sys import sql_lit
+from test_runtime import superuser_sql
 
 INBOUND_URL = os.environ.get("PARLEY_INBOUND_URL", "http://127.0.0.1:8005")
 CONVERSATION_URL = os.environ.get("PARLEY_CONVERSATION_URL", "http://127.0.0.1:8002")
@@ -326,12 +329,14 @@ def test_telegram_403_blocked_fails_for_good():
     assert len(sends(chat)) == 1
 
 
-def test_non_text_message_is_failed_without_a_call():
+def test_content_channels_do_not_carry_is_failed_without_a_call():
+    """A location (or any content type that is neither text nor a media kind) is not sent: failed at once."""
     conv, biz, wa_id, _ = whatsapp_pair()
-    m = send(conv, biz, content_type="image", body="")
+    m = send(conv, biz, content_type="location", body="")
     failed = wait_status(m["id"], "failed")
     assert failed["error"]["code"] == "unsupported_content_type" and failed["error"]["retryable"] is False
     assert sends(wa_id) == []
+    assert attempts(m["id"]) == []
 
 
 def test_whatsapp_without_a_sender_number_is_failed_without_a_call():
@@ -344,6 +349,165 @@ def test_whatsapp_without_a_sender_number_is_failed_without_a_call():
     failed = wait_status(m["id"], "failed")
     assert failed["error"]["provider"] == "whatsapp" and failed["error"]["code"] == "not_configured", failed
     assert sends(wa_id) == []
+
+
+# ----------------------------------------------------------------------------------------------- media
+
+def upload(data, filename):
+    """A media-svc resource of data (as an agent's upload would make it)."""
+    return tm.upload_ok(ps.Client(tm.MEDIA_URL), data, filename)
+
+
+def fetch_public(url):
+    """GET a provider-facing link as the provider would: no API key, no service token.  (status, bytes)"""
+    assert url.startswith(f"{ps.PUBLIC_URL}/api/v1/media/"), url  # the local gateway, never the internet
+    with urllib.request.urlopen(urllib.request.Request(url), timeout=10) as r:
+        return r.status, r.read()
+
+
+def assert_signed_link(link, media, data):
+    assert link.startswith(f"{ps.PUBLIC_URL}/api/v1/media/{media['id']}/content?expires="), link
+    assert "&signature=" in link, link
+    assert fetch_public(link) == (200, data)
+
+
+def test_whatsapp_image_with_caption_links_a_working_signed_url():
+    conv, biz, wa_id, pnid = whatsapp_pair()
+    data = tm.unique_png()
+    med = upload(data, "look.png")
+    m = send(conv, biz, body="Look 👀 this", content_type="image", media_id=med["id"])
+    sent = wait_status(m["id"], "sent")
+    reqs = sends(wa_id)
+    assert len(reqs) == 1, reqs
+    assert reqs[0]["path"] == f"/whatsapp/{pnid}/messages", reqs[0]
+    body = reqs[0]["body"]
+    link = body.get("image", {}).get("link", "")
+    assert body == {"messaging_product": "whatsapp", "recipient_type": "individual", "to": wa_id,
+                    "type": "image", "image": {"link": link, "caption": "Look 👀 this"}}, body
+    assert_signed_link(link, med, data)
+    assert sent["external_message_id"].startswith("wamid.FAKE") and sent["media_id"] == med["id"], sent
+    d = delivery(m["id"])
+    assert (d["content_type"], d["media_id"], d["state"]) == ("image", med["id"], "sent"), d
+
+
+def test_whatsapp_document_carries_its_filename():
+    conv, biz, wa_id, _ = whatsapp_pair()
+    data = tm.pdf()
+    med = upload(data, "Quote Q-17.pdf")
+    assert med["filename"] == "Quote Q-17.pdf", med
+    m = send(conv, biz, body="Your quote", content_type="document", media_id=med["id"])
+    wait_status(m["id"], "sent")
+    reqs = sends(wa_id)
+    assert len(reqs) == 1, reqs
+    doc = reqs[0]["body"]["document"]
+    assert reqs[0]["body"]["type"] == "document", reqs[0]["body"]
+    assert doc == {"link": doc["link"], "caption": "Your quote", "filename": "Quote Q-17.pdf"}, doc
+    assert_signed_link(doc["link"], med, data)
+
+
+def test_telegram_photo_with_caption():
+    conv, bot, chat = telegram_pair()
+    data = tm.unique_png()
+    med = upload(data, "p.png")
+    m = send(conv, bot, body="Фото 📷", content_type="image", media_id=med["id"])
+    sent = wait_status(m["id"], "sent")
+    reqs = sends(chat)
+    assert len(reqs) == 1, reqs
+    assert reqs[0]["path"] == f"/telegram/bot{TG_BOT_TOKEN}/sendPhoto", reqs[0]["path"]
+    link = reqs[0]["body"].get("photo", "")
+    assert reqs[0]["body"] == {"chat_id": int(chat), "photo": link, "caption": "Фото 📷"}, reqs[0]["body"]
+    assert_signed_link(link, med, data)
+    ext = sent["external_message_id"]
+    assert ext.startswith(f"{chat}:") and ext.split(":")[1].isdigit(), sent
+
+
+def test_telegram_document_without_caption():
+    conv, bot, chat = telegram_pair()
+    data = tm.pdf()
+    med = upload(data, "terms.pdf")
+    m = send(conv, bot, body="", content_type="document", media_id=med["id"])
+    wait_status(m["id"], "sent")
+    reqs = sends(chat)
+    assert len(reqs) == 1, reqs
+    assert reqs[0]["path"] == f"/telegram/bot{TG_BOT_TOKEN}/sendDocument", reqs[0]["path"]
+    link = reqs[0]["body"].get("document", "")
+    assert reqs[0]["body"] == {"chat_id": int(chat), "document": link}, reqs[0]["body"]  # no empty caption
+    assert_signed_link(link, med, data)
+
+
+def test_media_message_without_media_id_fails_without_a_call():
+    conv, biz, wa_id, _ = whatsapp_pair()
+    m = send(conv, biz, body="where is the picture?", content_type="image")
+    failed = wait_status(m["id"], "failed")
+    assert failed["error"]["provider"] == "whatsapp", failed
+    assert failed["error"]["code"] == "media_id_missing" and failed["error"]["retryable"] is False, failed
+    assert sends(wa_id) == [] and attempts(m["id"]) == []
+
+
+def test_unknown_media_id_fails_for_good_without_a_provider_call():
+    conv, bot, chat = telegram_pair()
+    ghost = str(uuid.uuid4())
+    m = send(conv, bot, body="", content_type="video", media_id=ghost)
+    failed = wait_status(m["id"], "failed")
+    assert failed["error"]["code"] == "media_not_found" and failed["error"]["retryable"] is False, failed
+    assert ghost in failed["error"]["message"], failed
+    assert sends(chat) == []
+    assert [(a["outcome"], a["http_status"]) for a in attempts(m["id"])] == [("failed", None)]
+
+
+@pytest.mark.parametrize("channel,content_type,body,code", [
+    ("whatsapp", "audio", "a caption WhatsApp audio cannot carry", "caption_not_supported"),
+    ("telegram", "sticker", "stickers take no caption", "caption_not_supported"),
+    ("telegram", "image", "x" * 1025, "caption_too_long"),
+    ("whatsapp", "document", "é" * 1025, "caption_too_long"),
+])
+def test_caption_the_channel_cannot_take_fails_without_a_call(channel, content_type, body, code):
+    """The text is never dropped nor split off: the message fails for good, saying why."""
+    if channel == "whatsapp":
+        conv, sender, key, _ = whatsapp_pair()
+    else:
+        conv, sender, key = telegram_pair()
+    m = send(conv, sender, body=body, content_type=content_type, media_id=str(uuid.uuid4()))
+    failed = wait_status(m["id"], "failed")
+    assert (failed["error"]["provider"], failed["error"]["code"]) == (channel, code), failed
+    assert sends(key) == [] and attempts(m["id"]) == []
+
+
+def test_media_svc_unreachable_is_retried_then_failed():
+    """A sender whose media-svc does not answer ends each try as retryable (no provider call), and fails the
+    message with that error after PARLEY_OUTBOUND_MAX_ATTEMPTS.  The stack's media-svc stays up: a spare
+    inbound-svc, pointed at a dead PARLEY_MEDIA_URL and at no Kafka broker, runs on a database of its own,
+    where the test records the delivery its consumer would have recorded."""
+    db = f"parley_outb_{uuid.uuid4().hex[:12]}"
+    url = f"{DB_BASE}/{db}"
+    superuser_sql(f"CREATE DATABASE {db} OWNER parley")
+    spare = None
+    try:
+        spare = ps.SpareBinary(
+            "inbound-svc", url, KAFKA_BROKERS=f"127.0.0.1:{ps.free_port()}",
+            PARLEY_MEDIA_URL=f"http://127.0.0.1:{ps.free_port()}", PARLEY_OUTBOUND_MAX_ATTEMPTS="2",
+            PARLEY_OUTBOUND_BACKOFF_BASE_MS="100", PARLEY_WHATSAPP_API_BASE=f"{fake.BASE}/whatsapp",
+            PARLEY_TELEGRAM_API_BASE=f"{fake.BASE}/telegram", PARLEY_LOG_LEVEL="warn")
+        # A message the stack's inbound-svc leaves alone (no channel identity in its conversation).
+        a, b = (customer(ps.new_type("x"), new_number()) for _ in range(2))
+        m = send(conversation(a, b), a, body="", content_type="image",
+                 media_id=upload(tm.unique_png(), "q.png")["id"])
+        wa_id = new_number()
+        ps.psql("INSERT INTO deliveries (message_id, conversation_id, seq, provider, sender, recipient, body,"
+                f" content_type, media_id) VALUES ({sql_lit(m['id'])}, {sql_lit(m['conversation_id'])},"
+                f" {m['seq']}, 'whatsapp', {sql_lit(new_number())}, {sql_lit(wa_id)}, '', 'image',"
+                f" {sql_lit(m['media_id'])})", url=url)
+        failed = wait_status(m["id"], "failed")
+        assert failed["error"]["code"] == "media_unavailable" and failed["error"]["retryable"] is True, failed
+        out = ps.psql("SELECT row_to_json(a) FROM (SELECT outcome, http_status FROM delivery_attempts"
+                      f" WHERE message_id = {sql_lit(m['id'])} ORDER BY id) a", url=url)
+        assert [json.loads(x) for x in out.splitlines()] == [{"outcome": "retry", "http_status": None},
+                                                             {"outcome": "failed", "http_status": None}], out
+        assert sends(wa_id) == []
+    finally:
+        if spare is not None:
+            spare.stop()
+        superuser_sql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
 
 # ----------------------------------------------------------------------------------------------- never sent

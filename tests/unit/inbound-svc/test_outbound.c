@@ -1,7 +1,8 @@
 /*
  * test_outbound.c - inbound-svc/outbound_rules.h: the route of an outbound message (SPEC 10), the
  * classification of WhatsApp and Telegram answers into sent / retry / failed, Retry-After, and
- * the backoff (pure logic, no network or database).
+ * the backoff; and inbound-svc/outbound_request.h: which content may go to a channel, and the
+ * request bodies of text and media sends (pure logic, no network or database).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "../../../inbound-svc/outbound_request.h"
 #include "../../../inbound-svc/outbound_rules.h"
 
 static json_t *
@@ -243,6 +245,163 @@ test_route(void **state)
     json_decref(none);
 }
 
+/* outb_content_check's code for one message ("" when it may go), with the chosen kind in *k. */
+static const char *
+check(const char *provider, const char *ct, const char *media_id, const char *body,
+      const struct outb_kind **k)
+{
+    static char msg[160];
+    const char *code = outb_content_check(provider, ct, media_id, body, k, msg, sizeof(msg));
+
+    if (code != NULL)
+        assert_true(msg[0] != '\0'); /* every refusal says why */
+    return code ? code : "";
+}
+
+/* A string of n copies of the UTF-8 character c. */
+static char *
+repeat(const char *c, size_t n)
+{
+    size_t len = strlen(c);
+    char *s = malloc(len * n + 1);
+
+    assert_non_null(s);
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + i * len, c, len);
+    s[len * n] = '\0';
+    return s;
+}
+
+static void
+test_content_check(void **state)
+{
+    const struct outb_kind *k;
+    char *cap1024 = repeat("\xc3\xa9", 1024), *cap1025 = repeat("a", 1025);
+    char *emoji600 = repeat("\xf0\x9f\x98\x80", 600); /* 600 code points, 1200 UTF-16 units */
+
+    (void)state;
+    assert_string_equal(check("whatsapp", NULL, NULL, "hi", &k), "");
+    assert_string_equal(k->content_type, "text");
+    assert_false(k->media);
+    assert_string_equal(check("telegram", "text", "m", "hi", &k), "");
+    assert_string_equal(check("whatsapp", "location", NULL, "", &k), "unsupported_content_type");
+    assert_null(k);
+    assert_string_equal(check("telegram", "reaction", NULL, "", &k), "unsupported_content_type");
+    /* Media need their file. */
+    assert_string_equal(check("whatsapp", "image", NULL, "", &k), "media_id_missing");
+    assert_string_equal(check("telegram", "document", "", "", &k), "media_id_missing");
+    assert_string_equal(check("whatsapp", "image", "m", "a caption", &k), "");
+    assert_true(k->media);
+    /* Audio, voice and sticker take no caption on WhatsApp; only a sticker on Telegram. */
+    assert_string_equal(check("whatsapp", "audio", "m", "", &k), "");
+    assert_string_equal(check("whatsapp", "audio", "m", "x", &k), "caption_not_supported");
+    assert_string_equal(check("whatsapp", "voice", "m", "x", &k), "caption_not_supported");
+    assert_string_equal(check("whatsapp", "sticker", "m", "x", &k), "caption_not_supported");
+    assert_string_equal(check("telegram", "voice", "m", "x", &k), "");
+    assert_string_equal(check("telegram", "sticker", "m", "x", &k), "caption_not_supported");
+    assert_string_equal(check("telegram", "sticker", "m", "", &k), "");
+    /* 1024 characters at most, counted as each channel counts them. */
+    assert_string_equal(check("whatsapp", "image", "m", cap1024, &k), "");
+    assert_string_equal(check("telegram", "image", "m", cap1024, &k), "");
+    assert_string_equal(check("whatsapp", "video", "m", cap1025, &k), "caption_too_long");
+    assert_string_equal(check("telegram", "video", "m", cap1025, &k), "caption_too_long");
+    assert_string_equal(check("whatsapp", "document", "m", emoji600, &k), "");
+    assert_string_equal(check("telegram", "document", "m", emoji600, &k), "caption_too_long");
+    assert_int_equal(outb_text_length(emoji600, false), 600);
+    assert_int_equal(outb_text_length(emoji600, true), 1200);
+    free(cap1024);
+    free(cap1025);
+    free(emoji600);
+}
+
+/* Asserts that j (taken) equals the JSON text want. */
+static void
+assert_json(json_t *j, const char *want)
+{
+    json_t *w = parse(want);
+    char *got = json_dumps(j, JSON_SORT_KEYS);
+
+    if (!json_equal(j, w))
+        fail_msg("got %s, want %s", got, want);
+    free(got);
+    json_decref(w);
+    json_decref(j);
+}
+
+/* The WhatsApp body of a content_type send to "4911". */
+static json_t *
+wa_request(const char *ct, const char *body, const char *filename, bool group)
+{
+    struct outb_payload p = { "4911", group, outb_kind_of(ct), body, "https://gw/m?sig=1",
+                              filename };
+
+    return outb_whatsapp_request(&p);
+}
+
+static void
+test_whatsapp_requests(void **state)
+{
+    (void)state;
+    assert_json(wa_request("text", "hi \xe2\x9c\x93", NULL, false),
+                "{\"messaging_product\":\"whatsapp\",\"recipient_type\":\"individual\","
+                "\"to\":\"4911\",\"type\":\"text\",\"text\":{\"body\":\"hi \\u2713\"}}");
+    assert_json(wa_request("image", "Look", NULL, false),
+                "{\"messaging_product\":\"whatsapp\",\"recipient_type\":\"individual\","
+                "\"to\":\"4911\",\"type\":\"image\","
+                "\"image\":{\"link\":\"https://gw/m?sig=1\",\"caption\":\"Look\"}}");
+    assert_json(wa_request("document", "", "Quote 7.pdf", true),
+                "{\"messaging_product\":\"whatsapp\",\"recipient_type\":\"group\","
+                "\"to\":\"4911\",\"type\":\"document\","
+                "\"document\":{\"link\":\"https://gw/m?sig=1\",\"filename\":\"Quote 7.pdf\"}}");
+    /* A voice message goes as audio; a filename is for documents only; empty captions vanish. */
+    assert_json(wa_request("voice", "", "v.ogg", false),
+                "{\"messaging_product\":\"whatsapp\",\"recipient_type\":\"individual\","
+                "\"to\":\"4911\",\"type\":\"audio\",\"audio\":{\"link\":\"https://gw/m?sig=1\"}}");
+    assert_json(wa_request("video", "", NULL, false),
+                "{\"messaging_product\":\"whatsapp\",\"recipient_type\":\"individual\","
+                "\"to\":\"4911\",\"type\":\"video\",\"video\":{\"link\":\"https://gw/m?sig=1\"}}");
+    assert_json(wa_request("sticker", "", NULL, false),
+                "{\"messaging_product\":\"whatsapp\",\"recipient_type\":\"individual\",\"to\":"
+                "\"4911\",\"type\":\"sticker\",\"sticker\":{\"link\":\"https://gw/m?sig=1\"}}");
+}
+
+/* The Telegram parameters of a content_type send to chat, and its method in *method. */
+static json_t *
+tg_request(const char *chat, const char *ct, const char *body, const char **method)
+{
+    struct outb_payload p = { chat, false, outb_kind_of(ct), body, "https://gw/m?sig=1", "f.pdf" };
+
+    return outb_telegram_request(&p, method);
+}
+
+static void
+test_telegram_requests(void **state)
+{
+    const char *method;
+
+    (void)state;
+    assert_json(tg_request("-1001", "text", "hi", &method), "{\"chat_id\":-1001,\"text\":\"hi\"}");
+    assert_string_equal(method, "sendMessage");
+    assert_json(tg_request("@news", NULL, "hi", &method),
+                "{\"chat_id\":\"@news\",\"text\":\"hi\"}");
+    assert_json(tg_request("555", "image", "Look", &method),
+                "{\"chat_id\":555,\"photo\":\"https://gw/m?sig=1\",\"caption\":\"Look\"}");
+    assert_string_equal(method, "sendPhoto");
+    assert_json(tg_request("555", "document", "", &method),
+                "{\"chat_id\":555,\"document\":\"https://gw/m?sig=1\"}");
+    assert_string_equal(method, "sendDocument");
+    assert_json(tg_request("555", "voice", "said", &method),
+                "{\"chat_id\":555,\"voice\":\"https://gw/m?sig=1\",\"caption\":\"said\"}");
+    assert_string_equal(method, "sendVoice");
+    json_decref(tg_request("555", "audio", "", &method));
+    assert_string_equal(method, "sendAudio");
+    json_decref(tg_request("555", "video", "", &method));
+    assert_string_equal(method, "sendVideo");
+    assert_json(tg_request("555", "sticker", "", &method),
+                "{\"chat_id\":555,\"sticker\":\"https://gw/m?sig=1\"}");
+    assert_string_equal(method, "sendSticker");
+}
+
 int
 main(void)
 {
@@ -253,6 +412,9 @@ main(void)
         cmocka_unit_test(test_retry_after_and_backoff),
         cmocka_unit_test(test_error_text_cut_on_a_character),
         cmocka_unit_test(test_route),
+        cmocka_unit_test(test_content_check),
+        cmocka_unit_test(test_whatsapp_requests),
+        cmocka_unit_test(test_telegram_requests),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

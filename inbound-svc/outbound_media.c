@@ -1,0 +1,86 @@
+/*
+ * outbound_media.c - the file of an outbound media message, as the provider will fetch it: the
+ * signed download URL media-svc hands out (GET {PARLEY_MEDIA_URL}/api/media/{id}/download, SPEC
+ * 10 "Media"), and for a document the stored filename (GET /api/media/{id}), which WhatsApp shows.
+ *
+ * Asked at each try, never stored: the URL expires (PARLEY_MEDIA_URL_TTL) while a delivery may
+ * wait longer than that between retries.  media-svc answering 404 means the media does not exist
+ * (or the id is malformed): that will not change, so the message fails for good.  Anything else
+ * (media-svc unreachable, 5xx, 429, an unexpected answer) ends the try as retryable, exactly like
+ * a provider transport error.  The URL carries a signature that opens the file, so it is never
+ * logged.
+ */
+#include <string.h>
+
+#include "outbound.h"
+#include "parley/arena.h"
+#include "parley/client.h"
+#include "parley/err.h"
+#include "parley/log.h"
+#include "svc.h"
+
+#define MEDIA_CALL_TIMEOUT_MS 5000
+
+/*
+ * GETs media-svc's url, for job's media, into *out (kept by the arena).  True with a 200 JSON
+ * object; else false with r filled.
+ */
+static bool
+media_get(const struct inb_cfg *cfg, struct pl_arena *a, const struct outb_job *job,
+          const char *suffix, json_t **out, struct outb_result *r)
+{
+    struct pl_err err = PL_ERR_INIT;
+    struct pl_client_resp resp;
+    const char *url = pl_arena_printf(a, "%s/api/media/%s%s", cfg->media_url, job->media_id,
+                                      suffix);
+
+    r->http_status = 0; /* no provider answer: the attempt records none */
+    r->retry_after_s = -1;
+    if (pl_client_call(a, "GET", url, NULL, MEDIA_CALL_TIMEOUT_MS, &resp, &err) != PL_OK) {
+        outb_result_error(r, OUTB_RETRY, "media_unavailable",
+                          pl_arena_printf(a, "media-svc could not be reached: %s", err.msg));
+        return false;
+    }
+    if (resp.status == 404) {
+        outb_result_error(r, OUTB_PERMANENT, "media_not_found",
+                          pl_arena_printf(a, "media \"%s\" is unknown to media-svc",
+                                          job->media_id));
+        return false;
+    }
+    if (resp.status != 200 || !json_is_object(resp.json)) {
+        outb_result_error(r, OUTB_RETRY, "media_unavailable",
+                          pl_arena_printf(a, "media-svc answered HTTP %ld", resp.status));
+        return false;
+    }
+    *out = resp.json;
+    return true;
+}
+
+bool
+inb_outbound_media_link(const struct inb_cfg *cfg, struct pl_arena *a,
+                        const struct outb_job *job, const char **link, const char **filename,
+                        struct outb_result *r)
+{
+    json_t *dl = NULL, *meta = NULL;
+
+    *link = NULL;
+    *filename = NULL;
+    if (!media_get(cfg, a, job, "/download", &dl, r))
+        goto fail;
+    *link = json_string_value(json_object_get(dl, "download_url"));
+    if (*link == NULL || (*link)[0] == '\0') {
+        outb_result_error(r, OUTB_RETRY, "media_unavailable",
+                          "media-svc answered without a download_url");
+        goto fail;
+    }
+    if (strcmp(job->content_type, "document") == 0) {
+        if (!media_get(cfg, a, job, "", &meta, r))
+            goto fail;
+        *filename = json_string_value(json_object_get(meta, "filename"));
+    }
+    return true;
+fail:
+    pl_log_warn("message %s: media %s: %s (%s)", job->message_id, job->media_id, r->code,
+                r->message);
+    return false;
+}
