@@ -35,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "parley/arena.h"
@@ -48,6 +47,7 @@
 #include "parley/log.h"
 #include "parley/metrics.h"
 #include "parley/uuid.h"
+#include "parley/waker.h"
 #include "svc.h"
 
 #define IDLE_POLL_MS 250
@@ -62,10 +62,7 @@ struct inb_outbound {
     struct pl_consumer *consumer;
     pthread_t *threads;
     int n;
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    unsigned wakes;
-    atomic_bool stop;
+    struct pl_waker waker;
     atomic_ulong tries[2][3]; /* [whatsapp, telegram][sent, retry, failed]: a metric */
 };
 
@@ -221,10 +218,7 @@ record(struct inb_outbound *o, struct pl_arena *a, const struct outb_msg *m,
     else
         pl_log_info("message %s queued for %s%s", m->id, route->provider,
                     in.error ? " as failed" : "");
-    pthread_mutex_lock(&o->mu);
-    o->wakes++;
-    pthread_cond_signal(&o->cond);
-    pthread_mutex_unlock(&o->mu);
+    pl_waker_wake(&o->waker);
     return PL_OK;
 }
 
@@ -345,27 +339,6 @@ write_back(struct inb_outbound *o, struct pl_arena *a, const struct outb_job *jo
         pl_log_warn("message %s: could not mark the write-back: %s", job->message_id, err.msg);
 }
 
-/* Waits until woken, stopped, or ms passed. */
-static void
-idle(struct inb_outbound *o, long ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&o->mu);
-    if (o->wakes == 0 && !atomic_load(&o->stop))
-        pthread_cond_timedwait(&o->cond, &o->mu, &ts);
-    if (o->wakes > 0)
-        o->wakes--;
-    pthread_mutex_unlock(&o->mu);
-}
-
 /* The state a try's result leads to, with its error (or NULL) and the delay before the next. */
 static const char *
 outcome(const struct inb_outbound *o, struct pl_arena *a, const struct outb_job *job,
@@ -406,7 +379,7 @@ store_outcome(struct inb_outbound *o, const struct outb_job *job, const char *st
             break;
         pl_log_error("message %s: could not record the %s outcome: %s", job->message_id, state,
                      err.msg);
-        if (atomic_load(&o->stop))
+        if (pl_waker_stopped(&o->waker))
             return false;
         sleep(1);
     }
@@ -478,9 +451,9 @@ sender_main(void *arg)
     CURL *h = curl_easy_init();
 
     PL_ASSERT(h != NULL);
-    while (!atomic_load(&o->stop)) {
+    while (!pl_waker_stopped(&o->waker)) {
         if (!step(o, h))
-            idle(o, IDLE_POLL_MS);
+            pl_waker_wait(&o->waker, IDLE_POLL_MS);
     }
     curl_easy_cleanup(h);
     pl_db_thread_close();
@@ -498,9 +471,7 @@ inb_outbound_start(const struct inb_cfg *cfg, struct pl_db *db)
     o->db = db;
     o->threads = calloc((size_t)cfg->outbound_senders, sizeof(*o->threads));
     PL_ASSERT(o->threads != NULL);
-    pthread_mutex_init(&o->mu, NULL);
-    pthread_cond_init(&o->cond, NULL);
-    atomic_init(&o->stop, false);
+    pl_waker_init(&o->waker, 0);
     srand((unsigned)pl_time_now_us());
     for (long i = 0; i < cfg->outbound_senders; i++) {
         if (pthread_create(&o->threads[i], NULL, sender_main, o) != 0)
@@ -522,14 +493,10 @@ inb_outbound_stop(struct inb_outbound *o)
         return;
     pl_metrics_unregister(collect, o);
     pl_consumer_stop(o->consumer);
-    atomic_store(&o->stop, true);
-    pthread_mutex_lock(&o->mu);
-    pthread_cond_broadcast(&o->cond);
-    pthread_mutex_unlock(&o->mu);
+    pl_waker_stop(&o->waker);
     for (int i = 0; i < o->n; i++)
         pthread_join(o->threads[i], NULL);
-    pthread_cond_destroy(&o->cond);
-    pthread_mutex_destroy(&o->mu);
+    pl_waker_destroy(&o->waker);
     free(o->threads);
     free(o);
 }

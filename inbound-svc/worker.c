@@ -14,11 +14,9 @@
  * IDLE_POLL_MS for retries that came due and rows stored by other replicas.
  */
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "deliver.h"
 #include "parley/arena.h"
@@ -26,6 +24,7 @@
 #include "parley/err.h"
 #include "parley/json.h"
 #include "parley/log.h"
+#include "parley/waker.h"
 #include "svc.h"
 #include "telegram.h"
 #include "whatsapp.h"
@@ -38,10 +37,7 @@ struct inb_workers {
     struct pl_db *db;
     int n;
     pthread_t *threads;
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    unsigned pending_wakes;
-    atomic_bool stop;
+    struct pl_waker waker;
 };
 
 /* Normalises a row's body into items.  Returns the parsed root (caller decrefs) or NULL. */
@@ -85,27 +81,6 @@ process(struct inb_workers *w, PGconn *db, struct pl_arena *a, const struct webh
     json_decref(root);
 }
 
-/* Waits until woken, stopped, or ms passed. */
-static void
-idle(struct inb_workers *w, long ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&w->mu);
-    if (w->pending_wakes == 0 && !atomic_load(&w->stop))
-        pthread_cond_timedwait(&w->cond, &w->mu, &ts);
-    if (w->pending_wakes > 0)
-        w->pending_wakes--;
-    pthread_mutex_unlock(&w->mu);
-}
-
 /* One claim and its processing; returns false when there was nothing to do (or no database). */
 static bool
 step(struct inb_workers *w)
@@ -137,9 +112,9 @@ worker_main(void *arg)
 {
     struct inb_workers *w = arg;
 
-    while (!atomic_load(&w->stop)) {
+    while (!pl_waker_stopped(&w->waker)) {
         if (!step(w))
-            idle(w, IDLE_POLL_MS);
+            pl_waker_wait(&w->waker, IDLE_POLL_MS);
     }
     pl_db_thread_close();
     return NULL;
@@ -155,9 +130,7 @@ inb_workers_start(const struct inb_cfg *cfg, struct pl_db *db, int n)
     w->db = db;
     w->threads = calloc((size_t)n, sizeof(*w->threads));
     PL_ASSERT(w->threads != NULL);
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cond, NULL);
-    atomic_init(&w->stop, false);
+    pl_waker_init(&w->waker, (unsigned)n);
     for (int i = 0; i < n; i++) {
         if (pthread_create(&w->threads[i], NULL, worker_main, w) != 0)
             pl_fatal("could not start webhook worker %d", i);
@@ -172,11 +145,7 @@ inb_workers_wake(struct inb_workers *w)
 {
     if (w == NULL)
         return;
-    pthread_mutex_lock(&w->mu);
-    if (w->pending_wakes < (unsigned)w->n)
-        w->pending_wakes++;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->mu);
+    pl_waker_wake(&w->waker);
 }
 
 void
@@ -184,14 +153,10 @@ inb_workers_stop(struct inb_workers *w)
 {
     if (w == NULL)
         return;
-    atomic_store(&w->stop, true);
-    pthread_mutex_lock(&w->mu);
-    pthread_cond_broadcast(&w->cond);
-    pthread_mutex_unlock(&w->mu);
+    pl_waker_stop(&w->waker);
     for (int i = 0; i < w->n; i++)
         pthread_join(w->threads[i], NULL);
-    pthread_cond_destroy(&w->cond);
-    pthread_mutex_destroy(&w->mu);
+    pl_waker_destroy(&w->waker);
     free(w->threads);
     free(w);
 }
