@@ -80,6 +80,7 @@ bench:
 	bench/messages.sh
 	bench/media.sh
 	bench/gateway.sh
+	bench/webhooks.sh
 
 clean:
 	rm -rf $(BUILD)
@@ -91,7 +92,7 @@ clean:
 FUZZ_SECONDS ?= 30
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_LIB  := $(filter-out common/stub.c common/service.c,$(wildcard common/*.c))
-# The workspace's real channel payloads seed the WhatsApp normaliser's fuzzing when present.
+# The workspace's real channel payloads seed the WhatsApp and Telegram normalisers' fuzzing.
 FUZZ_CHANNEL_SEEDS ?= $(wildcard ../shared/fixtures/channels)
 fuzz:
 	@mkdir -p $(BUILD)/fuzz
@@ -100,7 +101,7 @@ fuzz:
 	        $$f $(FUZZ_LIB) $(LDLIBS) -o $(BUILD)/fuzz/$$n; \
 	    c=tests/fuzz/corpus/$${n#fuzz_}; w=$(BUILD)/fuzz/corpus-$${n#fuzz_}; mkdir -p $$w; \
 	    echo "== $$n for $(FUZZ_SECONDS)s"; \
-	    x=; [ $$n = fuzz_whatsapp ] && x="$(FUZZ_CHANNEL_SEEDS)"; \
+	    x=; case $$n in fuzz_whatsapp|fuzz_telegram) x="$(FUZZ_CHANNEL_SEEDS)";; esac; \
 	    $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $$w $$c $$x 2>&1 | tail -3; \
 	done
 .PHONY: fuzz
@@ -139,3 +140,9 @@ $(BUILD)/gen/gateway/openapi_doc.o: docs/openapi.yaml
 	@mkdir -p $(@D)
 	printf '\t.section .rodata\n\t.globl gw_openapi_doc\ngw_openapi_doc:\n\t.incbin "%s"\n\t.globl gw_openapi_doc_end\ngw_openapi_doc_end:\n\t.section .note.GNU-stack,"",@progbits\n' $< | $(CC) -x assembler -c - -o $@
 $(BUILD)/bin/gateway: $(BUILD)/gen/gateway/openapi_doc.o
+
+# Benchmark tools (not product binaries, not in `all`): bench/<name>.c, run by bench/<name>.sh.
+$(BUILD)/bin/bench-webhooks: $(BUILD)/bench/webhooks.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $(EXTRA_LDFLAGS) $^ $(LDLIBS) -o $@
+-include $(BUILD)/bench/webhooks.d
