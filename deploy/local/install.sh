@@ -17,6 +17,8 @@ PACKAGES=(
     # scripts and tests
     python3 python3-pytest kcat wrk curl procps util-linux coreutils
     python3-yaml python3-jsonschema python3-pip
+    # media-svc's virus-scanning tests run Debian's clamd (with a one-signature test database)
+    clamav-daemon
 )
 JAVA_PACKAGE=default-jdk-headless
 
