@@ -2,7 +2,8 @@
  * conversations.c - HTTP handlers of the conversation resource (SPEC 4.2): parse, call one SQL
  * function, reply.  Shapes are checked by the field tables below; meaning (enums, the participant
  * list rules of each type, filters) by hand.  A create first asks customer-svc, in one call,
- * whether every participant exists.
+ * whether every participant exists; a direct one whose pair has an open conversation is answered
+ * from that row alone.
  */
 #include <ctype.h>
 #include <string.h>
@@ -111,11 +112,19 @@ conv_conversations_create(struct pl_req *req)
 
     if (!pl_json_check(body, create_fields, &errors) || !read_create(req, body, &in, &errors))
         return pl_reply_invalid(req, errors);
+    if ((db = pl_req_db(req, &rc)) == NULL)
+        return rc;
+    /*
+     * The common case of a direct find-or-create: the pair's open conversation exists, so both
+     * customers did when it was made (customers are never deleted) and customer-svc need not be
+     * asked.  One read; otherwise the check and the create below, which settle any race.
+     */
+    r = conv_db_conversation_open_direct(db, pl_req_arena(req), &in, &json, &err);
+    if (r != PL_DB_NONE)
+        return reply_conversation(req, r, 200, json, &err);
     if (conv_customers_check(req, in.customers, in.ncustomers, "participants", &errors, &err) !=
         PL_OK)
         return errors != NULL ? pl_reply_invalid(req, errors) : pl_reply_err(req, &err);
-    if ((db = pl_req_db(req, &rc)) == NULL)
-        return rc;
     r = conv_db_conversation_create(db, pl_req_arena(req), &in, &json, &created, &err);
     return reply_conversation(req, r, created ? 201 : 200, json, &err);
 }

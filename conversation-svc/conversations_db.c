@@ -195,6 +195,18 @@ conv_db_conversation_create(PGconn *db, struct pl_arena *a, const struct convers
 }
 
 int
+conv_db_conversation_open_direct(PGconn *db, struct pl_arena *a,
+                                 const struct conversation_input *in, const char **json,
+                                 struct pl_err *err)
+{
+    const char *key = direct_key(a, in);
+
+    if (key == NULL)
+        return PL_DB_NONE;
+    return pl_db_query_text(db, a, &open_direct, &key, json, err);
+}
+
+int
 conv_db_conversation_get(PGconn *db, struct pl_arena *a, const char *id, const char **json,
                          struct pl_err *err)
 {

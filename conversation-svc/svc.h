@@ -101,6 +101,13 @@ int conv_customers_check(struct pl_req *req, const char *const *ids, int n, cons
 int conv_db_conversation_create(PGconn *db, struct pl_arena *a,
                                 const struct conversation_input *in, const char **json,
                                 bool *created, struct pl_err *err);
+/*
+ * The open direct conversation of the pair in (type direct): PL_DB_ROW with its JSON, PL_DB_NONE
+ * when there is none (or in is not direct).  Read-only: the cheap first step of a find-or-create.
+ */
+int conv_db_conversation_open_direct(PGconn *db, struct pl_arena *a,
+                                     const struct conversation_input *in, const char **json,
+                                     struct pl_err *err);
 int conv_db_conversation_get(PGconn *db, struct pl_arena *a, const char *id, const char **json,
                              struct pl_err *err);
 int conv_db_conversation_patch(PGconn *db, struct pl_arena *a, const char *id,

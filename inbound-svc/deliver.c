@@ -1,16 +1,17 @@
 /*
  * deliver.c - one normalised item (items.h) into calls to the other services (SPEC 5, 10).
  *
- * A message: the customer is upserted by identity, the business account too, then the
- * conversation is found or created (the direct one of the pair, or the group conversation of the
- * chat, keyed by the channel's chat id in conversation-svc), the media fetched (media.c), and the
- * message created with its provider id (a repeat answers 200 with the first one).  An echo (the
- * business wrote from its own WhatsApp app) is the same with the business as the sender, then
- * its status is moved to sent.  Statuses, edits and revokes go to messaging-svc by the target's
- * provider id: a 404 means the target is not known yet, and the row is retried until it is (so
- * a status, edit or revoke that overtook its message is applied once the message exists).  A
- * migration links the group chat's new id to its conversation; a customer item only upserts the
- * customer (its metadata merges).
+ * A message: the customer is upserted by identity, the business account too (unless the
+ * process upserted that very name and metadata for the identity lately: idcache.h), then the
+ * conversation is found or created (the direct one of the pair, or the group
+ * conversation of the chat, keyed by the channel's chat id in conversation-svc), the media
+ * fetched (media.c), and the message created with its provider id (a repeat answers 200 with
+ * the first one).  An echo (the business wrote from its own WhatsApp app) is the same with the
+ * business as the sender, then its status is moved to sent.  Statuses, edits and revokes go to
+ * messaging-svc by the target's provider id: a 404 means the target is not known yet, and the
+ * row is retried until it is (so a status, edit or revoke that overtook its message is applied
+ * once the message exists).  A migration links the group chat's new id to its conversation; a
+ * customer item only upserts the customer (its metadata merges), always, past the cache.
  *
  * Every step is idempotent on the other side (upsert by identity, find-or-create keyed by the
  * database, message unique by channel and provider id, statuses forward-only, an edit that
@@ -21,12 +22,14 @@
 #include <string.h>
 
 #include "deliver.h"
+#include "idcache.h"
 #include "parley/arena.h"
 #include "parley/buf.h"
 #include "parley/client.h"
 #include "parley/err.h"
 #include "parley/json.h"
 #include "parley/log.h"
+#include "parley/uuid.h"
 #include "svc.h"
 
 void
@@ -104,7 +107,7 @@ url_of(struct inb_run *r, const char *base, const char *prefix, const char *a, c
 
 /* Upserts a customer by identity (metadata merges); returns its id or NULL. */
 static const char *
-customer(struct inb_run *r, const char *type, const char *ext, const char *name, json_t *meta)
+upsert(struct inb_run *r, const char *type, const char *ext, const char *name, json_t *meta)
 {
     struct pl_client_resp resp;
     json_t *body = json_pack("{s:s, s:s}", "external_type", type, "external_id", ext);
@@ -120,6 +123,29 @@ customer(struct inb_run *r, const char *type, const char *ext, const char *name,
     return inb_answer_id(r, &resp, "customer upsert");
 }
 
+/*
+ * The customer's id: from the process's cache when this very name and metadata were upserted
+ * for the identity within the TTL (the upsert would change nothing), else by an upsert, whose
+ * answer is cached.  Without use_cache (an explicit change of the customer alone, such as a
+ * Telegram block) the upsert always runs: a stale entry must never swallow such a change.
+ */
+static const char *
+customer(struct inb_run *r, const char *type, const char *ext, const char *name, json_t *meta,
+         bool use_cache)
+{
+    uint64_t fp = inb_idcache_fp(name, meta);
+    char id[INB_IDCACHE_ID];
+    const char *got;
+
+    if (r->ids != NULL && use_cache &&
+        inb_idcache_get(r->ids, type, ext, fp, pl_time_mono_us(), id))
+        return pl_arena_strdup(r->a, id);
+    got = upsert(r, type, ext, name, meta);
+    if (got != NULL && r->ids != NULL)
+        inb_idcache_put(r->ids, type, ext, fp, pl_time_mono_us(), got);
+    return got;
+}
+
 /* The business account's customer id, remembered for the rest of the delivery. */
 static const char *
 business(struct inb_run *r, const struct inb_item *it)
@@ -128,7 +154,7 @@ business(struct inb_run *r, const struct inb_item *it)
 
     if (r->biz_key != NULL && strcmp(r->biz_key, key) == 0)
         return r->biz_id;
-    r->biz_id = customer(r, it->business_type, it->business_ext, it->business_name, NULL);
+    r->biz_id = customer(r, it->business_type, it->business_ext, it->business_name, NULL, true);
     r->biz_key = r->biz_id ? key : NULL;
     return r->biz_id;
 }
@@ -191,7 +217,7 @@ parties(struct inb_run *r, const struct inb_item *it, const char **cust, const c
         const char **conv)
 {
     return (*cust = customer(r, it->customer_type, it->customer_ext, it->customer_name,
-                             it->customer_metadata)) != NULL &&
+                             it->customer_metadata, true)) != NULL &&
            (*biz = business(r, it)) != NULL && (*conv = conversation(r, it, *cust, *biz)) != NULL;
 }
 
@@ -308,7 +334,7 @@ inb_deliver(struct inb_run *r, const struct inb_item *it)
         break;
     case INB_ITEM_CUSTOMER:
         (void)customer(r, it->customer_type, it->customer_ext, it->customer_name,
-                       it->customer_metadata);
+                       it->customer_metadata, false);
         break;
     case INB_ITEM_SKIP:
     default:

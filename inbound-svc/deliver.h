@@ -17,6 +17,7 @@
 struct pl_arena;
 struct pl_client_resp;
 struct inb_cfg;
+struct inb_idcache;
 
 /* An item's outcome, in rising order of gravity: a row takes the worst of its items. */
 enum inb_outcome {
@@ -30,6 +31,7 @@ struct inb_run {
     struct pl_arena *a;
     const struct inb_cfg *cfg;
     PGconn *db;          /* the worker's connection (inbound_media) */
+    struct inb_idcache *ids; /* the process's customer ids (idcache.h), or NULL for none */
     const char *channel; /* the row's provider: "whatsapp" or "telegram" */
     enum inb_outcome worst;
     char error[300];

@@ -1,7 +1,8 @@
 /*
- * main.c - inbound-svc: config → migrations → workers → database → HTTP (webhooks) → outbox
- * relay → SIGTERM → drain → outbound delivery stop → workers stop → close.  Outbound delivery
- * (outbound.c) starts with the workers, before HTTP, as its metrics must be registered first.
+ * main.c - inbound-svc: config → migrations → workers → store batcher → database → HTTP
+ * (webhooks) → outbox relay → SIGTERM → drain → store stop → outbound delivery stop → workers
+ * stop → close.  Outbound delivery (outbound.c) starts with the workers, before HTTP, as its
+ * metrics must be registered first.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@ static const struct pl_cfg_var inb_vars[] = {
       0, true),
     V("PARLEY_INBOUND_MAX_ATTEMPTS", PL_CFG_INT, max_attempts, "5", 1, 1000, false),
     V("PARLEY_INBOUND_WORKERS", PL_CFG_INT, workers, "2", 1, 64, false),
+    V("PARLEY_INBOUND_STORE_THREADS", PL_CFG_INT, store_threads, "2", 1, 64, false),
     V("PARLEY_CUSTOMER_URL", PL_CFG_STR, customer_url, "http://127.0.0.1:8001", 0, 0, false),
     V("PARLEY_CONVERSATION_URL", PL_CFG_STR, conversation_url, "http://127.0.0.1:8002", 0, 0,
       false),
@@ -54,7 +56,7 @@ int
 main(int argc, char **argv)
 {
     static struct inb_cfg cfg;
-    struct svc_ctx ctx = { &cfg, NULL };
+    struct svc_ctx ctx = { &cfg, NULL, NULL };
     struct pl_service svc;
     struct pl_db *workers_db;
     struct inb_outbound *outbound;
@@ -67,12 +69,16 @@ main(int argc, char **argv)
     snprintf(cfg.bot_id, sizeof(cfg.bot_id), "%.*s", (int)n, cfg.telegram_bot_token);
     if (cfg.c.max_body < INB_WEBHOOK_BODY_MAX)
         cfg.c.max_body = INB_WEBHOOK_BODY_MAX; /* deliveries up to 3 MiB (SPEC 2) */
+    if (cfg.c.http_threads == 0)
+        cfg.c.http_threads = INB_HTTP_THREADS; /* handlers mostly wait for their store batch */
     /* Workers first, with their own connection factory: handlers find them ready. */
     workers_db = pl_db_new(cfg.c.database_url);
     ctx.workers = inb_workers_start(&cfg, workers_db, (int)cfg.workers);
     outbound = inb_outbound_start(&cfg, workers_db); /* consumer and senders (outbound.c) */
+    ctx.store = inb_store_start(workers_db, (int)cfg.store_threads);
     pl_service_start(&svc, inb_routes, &ctx);
     pl_service_wait(&svc);
+    inb_store_stop(ctx.store); /* after the drain: the last handlers wait on it */
     inb_outbound_stop(outbound);
     inb_workers_stop(ctx.workers);
     pl_db_free(workers_db);

@@ -14,6 +14,7 @@ struct pl_arena;
 struct pl_db;
 struct pl_err;
 struct inb_workers;
+struct inb_store;
 
 #define INB_SERVICE "inbound-svc"
 #define INB_WEBHOOK_BODY_MAX (3 << 20) /* SPEC 2: webhooks up to 3 MiB */
@@ -22,6 +23,9 @@ struct inb_workers;
 #define INB_CALL_TIMEOUT_MS 10000
 #define INB_DEAD_PER_PAGE 50
 #define INB_MEDIA_TIMEOUT_MS 60000 /* media-svc fetches from the provider (its own limit: 30 s) */
+#define INB_STORE_BATCH_MAX 64          /* deliveries per store statement (store.c) */
+#define INB_STORE_BATCH_BYTES (4 << 20) /* and their bodies' bytes, past the first delivery */
+#define INB_HTTP_THREADS 32 /* PARLEY_HTTP_THREADS when unset: handlers wait for a store batch */
 
 struct inb_cfg {
     struct pl_cfg_common c;
@@ -31,6 +35,7 @@ struct inb_cfg {
     const char *telegram_bot_token;    /* PARLEY_TELEGRAM_BOT_TOKEN */
     long max_attempts;                 /* PARLEY_INBOUND_MAX_ATTEMPTS */
     long workers;                      /* PARLEY_INBOUND_WORKERS */
+    long store_threads;                /* PARLEY_INBOUND_STORE_THREADS: store batchers */
     const char *customer_url;          /* PARLEY_CUSTOMER_URL */
     const char *conversation_url;      /* PARLEY_CONVERSATION_URL */
     const char *messaging_url;         /* PARLEY_MESSAGING_URL */
@@ -51,6 +56,7 @@ struct inb_cfg {
 struct svc_ctx {
     const struct inb_cfg *cfg;
     struct inb_workers *workers; /* woken after each stored delivery */
+    struct inb_store *store;     /* writes deliveries in batches (store.c) */
 };
 
 /* A delivery to store. */
@@ -58,6 +64,7 @@ struct webhook_input {
     const char *provider;
     const char *event_id;
     const char *body;    /* NUL-terminated copy of the raw bytes */
+    size_t body_len;     /* its length */
     const char *headers; /* serialized object */
     const char *request_id;
 };
@@ -89,16 +96,29 @@ void inb_workers_wake(struct inb_workers *w);
 void inb_workers_stop(struct inb_workers *w);
 
 /*
- * SQL.  Each returns PL_DB_ROW, PL_DB_NONE or a failure code with err filled.  The store writes
- * webhook.inbound.received through the outbox in the same statement.
+ * The store batcher (store.c): a handler's delivery is written together with those of the other
+ * handlers waiting at the same moment, in one statement and one commit, by one of n threads with
+ * their own connections.  put blocks until the delivery is committed (or failed): PL_DB_ROW
+ * stored, PL_DB_NONE (provider, event id) already there, else a failure with err filled.  It is
+ * thread-safe and borrows in.  stop, called after the HTTP server drained, writes what is still
+ * queued and joins the threads.
  */
-/* PL_DB_ROW: stored; PL_DB_NONE: (provider, event id) already there. */
-int inb_db_webhook_store(PGconn *db, const struct webhook_input *in, struct pl_err *err);
-/* Claims one due row (status processing, attempts + 1, a lease) into out. */
-int inb_db_webhook_claim(PGconn *db, struct pl_arena *a, struct webhook_row *out,
-                         struct pl_err *err);
-/* Marks a processed row done. */
-int inb_db_webhook_done(PGconn *db, const char *id, struct pl_err *err);
+struct inb_store *inb_store_start(struct pl_db *db, int n);
+int inb_store_put(struct inb_store *s, const struct webhook_input *in, struct pl_err *err);
+void inb_store_stop(struct inb_store *s);
+
+/*
+ * SQL.  Each returns PL_DB_ROW, PL_DB_NONE or a failure code with err filled.  The store writes
+ * no event (its commit must not NOTIFY); a row's first claim writes webhook.inbound.received
+ * (a trigger, sql/005_webhook_announced.sql: once per row, in the claim's transaction).
+ */
+/*
+ * Stores n (1..INB_STORE_BATCH_MAX) deliveries in one statement; stored[i] tells whether in[i]
+ * was new.  Two equal deliveries in one call store one row.  PL_DB_ROW or PL_DB_NONE (nothing
+ * new), else a failure for all of them.
+ */
+int inb_db_webhook_store_many(PGconn *db, const struct webhook_input *const *in, int n,
+                              bool *stored, struct pl_err *err);
 /*
  * Records a failure: dead when permanent or at max_attempts, else pending again after
  * 2^attempts seconds (at most INB_BACKOFF_CAP_S).

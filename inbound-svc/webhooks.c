@@ -4,8 +4,10 @@
  * Order matters and is the contract: the signature (or secret token) is checked first over the
  * exact bytes received, so a forged request learns nothing and stores nothing (401); then a body
  * that is not JSON is 400 and not stored; then the delivery is stored with its event id and the
- * database decides whether it is new (201) or a redelivery (200).  Processing happens later, in
- * the workers, which are woken here.  Headers are stored without secrets or signatures.
+ * database decides whether it is new (201) or a redelivery (200).  The row is written by the store
+ * batcher (store.c) with the deliveries of the other handlers waiting at that moment, and the
+ * answer goes out only after its commit.  Processing happens later, in the workers, which are
+ * woken here.  Headers are stored without secrets or signatures.
  */
 #include <string.h>
 
@@ -75,15 +77,11 @@ store(struct pl_req *req, const char *provider, const char *event_id, const char
     const struct svc_ctx *ctx = pl_req_ctx(req);
     struct pl_err err = PL_ERR_INIT;
     struct webhook_input in = { provider, event_id, pl_arena_strndup(pl_req_arena(req), body, n),
-                                headers_json(req), pl_req_id(req) };
+                                n, headers_json(req), pl_req_id(req) };
     static const char received[] = "{\"status\":\"received\"}";
     static const char duplicate[] = "{\"status\":\"ignored_duplicate\"}";
-    enum MHD_Result rc;
-    PGconn *db;
 
-    if ((db = pl_req_db(req, &rc)) == NULL)
-        return rc;
-    switch (inb_db_webhook_store(db, &in, &err)) {
+    switch (inb_store_put(ctx->store, &in, &err)) { /* returns once committed */
     case PL_DB_ROW:
         inb_workers_wake(ctx->workers);
         return pl_reply_json_text(req, 201, received, sizeof(received) - 1);

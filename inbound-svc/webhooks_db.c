@@ -1,21 +1,27 @@
 /*
  * webhooks_db.c - all SQL of the inbound_webhooks table.
  *
- * Store is one statement: INSERT ... ON CONFLICT DO NOTHING on (provider, provider_event_id) with
- * the webhook.inbound.received event written from the inserted row, so a duplicate (even two
- * identical deliveries at the same moment: the second waits on the unique index, then inserts
- * nothing) stores nothing and emits nothing.
+ * Store is one statement for a batch of deliveries (store.c gathers them): INSERT ... SELECT FROM
+ * unnest(arrays) ON CONFLICT DO NOTHING on (provider, provider_event_id), so a duplicate (even two
+ * identical deliveries at the same moment, in one batch or in two: the second waits on the unique
+ * index, then inserts nothing) stores nothing; the ids it returns tell which deliveries were new.
+ * It writes no event: an outbox row would make the commit NOTIFY, and PostgreSQL commits
+ * notifying transactions one at a time (a database-wide lock held across the WAL flush), so
+ * acknowledged deliveries could not share a flush.
  *
  * Claim is one statement too: the oldest due row is picked with FOR UPDATE SKIP LOCKED (so
  * workers and replicas never wait on each other or take the same row) and marked processing with
  * a lease in next_attempt_at; a worker that dies leaves a row that becomes due again when the
- * lease ends.  attempts counts claims, so a row that crashes its worker still reaches dead.
+ * lease ends.  attempts counts claims, so a row that crashes its worker still reaches dead.  The
+ * first claim of a row (this one or claim_db.c's batch) also writes webhook.inbound.received:
+ * the trigger of sql/005_webhook_announced.sql does it in the claim's transaction, once per row.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "parley/arena.h"
+#include "parley/buf.h"
 #include "parley/db.h"
 #include "parley/err.h"
 #include "parley/uuid.h"
@@ -24,36 +30,14 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-static const struct pl_stmt store = {
-    "inb_store",
-    "WITH ins AS ("
-    " INSERT INTO inbound_webhooks (id, provider, provider_event_id, body, headers, request_id)"
-    " VALUES ($1::uuid, $2, $3, $4, $5::jsonb, $6)"
-    " ON CONFLICT (provider, provider_event_id) DO NOTHING"
-    " RETURNING id, provider, provider_event_id, received_at)"
-    "SELECT outbox_add($7::uuid, 'webhook.inbound.received', ins.provider_event_id,"
-    " '" INB_SERVICE "', $6, json_build_object('id', ins.id, 'provider', ins.provider,"
-    " 'provider_event_id', ins.provider_event_id, 'received_at', pl_time(ins.received_at)))"
-    " FROM ins",
-    7,
-};
-
-static const struct pl_stmt claim = {
-    "inb_claim",
-    "UPDATE inbound_webhooks w SET status = 'processing', attempts = w.attempts + 1,"
-    " next_attempt_at = now() + interval '" STR(INB_LEASE_S) " seconds'"
-    " WHERE w.id = (SELECT id FROM inbound_webhooks"
-    "  WHERE status IN ('pending', 'processing') AND next_attempt_at <= now()"
-    "  ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
-    " RETURNING w.id, w.provider, w.body, COALESCE(w.request_id, ''), w.attempts",
-    0,
-};
-
-static const struct pl_stmt done = {
-    "inb_done",
-    "UPDATE inbound_webhooks SET status = 'done', last_error = NULL, processed_at = now()"
-    " WHERE id = $1::uuid",
-    1,
+/* Several deliveries in one statement: one round trip and one commit (store.c batches them). */
+static const struct pl_stmt store_many = {
+    "inb_store_many",
+    "INSERT INTO inbound_webhooks (id, provider, provider_event_id, body, headers, request_id)"
+    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[],"
+    " $6::text[])"
+    " ON CONFLICT (provider, provider_event_id) DO NOTHING RETURNING id",
+    6,
 };
 
 static const struct pl_stmt fail = {
@@ -96,47 +80,76 @@ static const struct pl_stmt exists = {
     1,
 };
 
-int
-inb_db_webhook_store(PGconn *db, const struct webhook_input *in, struct pl_err *err)
+/* Appends v to the array literal in b (opened with '{'): quoted and escaped, or NULL. */
+static void
+array_elem(struct pl_buf *b, const char *v)
 {
-    char id[PL_UUID_STRLEN + 1], event_id[PL_UUID_STRLEN + 1];
-    const char *params[] = { id, in->provider, in->event_id, in->body, in->headers,
-                             in->request_id, event_id };
+    if (b->len > 1)
+        pl_buf_puts(b, ",");
+    if (v == NULL) {
+        pl_buf_puts(b, "NULL");
+        return;
+    }
+    pl_buf_puts(b, "\"");
+    while (*v != '\0') {
+        size_t run = strcspn(v, "\"\\"); /* bodies are copied in spans, not byte by byte */
+
+        pl_buf_append(b, v, run);
+        v += run;
+        if (*v != '\0') {
+            pl_buf_append(b, "\\", 1);
+            pl_buf_append(b, v++, 1);
+        }
+    }
+    pl_buf_puts(b, "\"");
+}
+
+/* Marks stored[i] for every input whose id came back from the insert. */
+static void
+mark_stored(const PGresult *res, char (*ids)[PL_UUID_STRLEN + 1], int n, bool *stored)
+{
+    for (int i = 0; i < n; i++)
+        stored[i] = false;
+    for (int r = 0; r < PQntuples(res); r++)
+        for (int i = 0; i < n; i++)
+            if (strcmp(PQgetvalue(res, r, 0), ids[i]) == 0)
+                stored[i] = true;
+}
+
+int
+inb_db_webhook_store_many(PGconn *db, const struct webhook_input *const *in, int n,
+                          bool *stored, struct pl_err *err)
+{
+    char ids[INB_STORE_BATCH_MAX][PL_UUID_STRLEN + 1];
+    struct pl_buf lit[6];
+    const char *params[6];
     PGresult *res = NULL;
     int rc;
 
-    pl_uuid_v7(id);
-    pl_uuid_v7(event_id);
-    rc = pl_db_query(db, &store, params, &res, err);
-    PQclear(res);
-    return rc;
-}
-
-int
-inb_db_webhook_claim(PGconn *db, struct pl_arena *a, struct webhook_row *out, struct pl_err *err)
-{
-    PGresult *res = NULL;
-    int rc = pl_db_query(db, &claim, NULL, &res, err);
-
-    if (rc == PL_DB_ROW) {
-        out->id = pl_arena_strdup(a, PQgetvalue(res, 0, 0));
-        out->provider = pl_arena_strdup(a, PQgetvalue(res, 0, 1));
-        out->body = pl_arena_strndup(a, PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
-        out->request_id = pl_arena_strdup(a, PQgetvalue(res, 0, 3));
-        out->attempts = strtol(PQgetvalue(res, 0, 4), NULL, 10);
+    PL_ASSERT(n > 0 && n <= INB_STORE_BATCH_MAX);
+    for (int f = 0; f < 6; f++) {
+        lit[f] = (struct pl_buf)PL_BUF_INIT;
+        pl_buf_puts(&lit[f], "{");
     }
+    for (int i = 0; i < n; i++) { /* one array per column, in the order of the statement */
+        pl_uuid_v7(ids[i]);
+        array_elem(&lit[0], ids[i]);
+        array_elem(&lit[1], in[i]->provider);
+        array_elem(&lit[2], in[i]->event_id);
+        array_elem(&lit[3], in[i]->body);
+        array_elem(&lit[4], in[i]->headers);
+        array_elem(&lit[5], in[i]->request_id);
+    }
+    for (int f = 0; f < 6; f++) {
+        pl_buf_puts(&lit[f], "}");
+        params[f] = lit[f].data;
+    }
+    rc = pl_db_query(db, &store_many, params, &res, err);
+    if (rc >= 0)
+        mark_stored(res, ids, n, stored);
     PQclear(res);
-    return rc;
-}
-
-int
-inb_db_webhook_done(PGconn *db, const char *id, struct pl_err *err)
-{
-    const char *params[] = { id };
-    PGresult *res = NULL;
-    int rc = pl_db_query(db, &done, params, &res, err);
-
-    PQclear(res);
+    for (int f = 0; f < 6; f++)
+        pl_buf_cleanup(&lit[f]);
     return rc;
 }
 

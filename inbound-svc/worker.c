@@ -2,10 +2,12 @@
  * worker.c - the threads that turn stored deliveries into customers, conversations, messages and
  * statuses (SPEC 5), after the channel has had its answer.
  *
- * Each worker claims one due row at a time (webhooks_db.c: FOR UPDATE SKIP LOCKED, a lease),
- * normalises it (whatsapp.h, telegram.h) and runs every item through the services over HTTP with
- * the service token and the row's request id (deliver.c).  Every step is idempotent on the other
- * side, so a row retried after a failure or a crash creates nothing twice.  An item fails either
+ * Each worker claims up to CLAIM_BATCH due rows at a time (claim_db.c: FOR UPDATE SKIP LOCKED,
+ * a lease), normalises each (whatsapp.h, telegram.h), runs every item through the services over
+ * HTTP with the service token and the row's request id (deliver.c), and marks the batch's
+ * finished rows done in one statement.  Repeat senders cost no customer upsert: their ids are
+ * cached for the process (idcache.h).  Every step is idempotent on the other side, so a row
+ * retried after a failure or a crash creates nothing twice.  An item fails either
  * for now (transport, 5xx, 429, a status or edit whose message is not known yet: the row is
  * retried with backoff and dies after max attempts) or for good (the service refused it: the row
  * goes dead at once, after the other items ran).
@@ -18,18 +20,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "claim_db.h"
 #include "deliver.h"
+#include "idcache.h"
 #include "parley/arena.h"
 #include "parley/db.h"
 #include "parley/err.h"
 #include "parley/json.h"
 #include "parley/log.h"
+#include "parley/uuid.h"
 #include "parley/waker.h"
 #include "svc.h"
 #include "telegram.h"
 #include "whatsapp.h"
 
 #define IDLE_POLL_MS 500
+#define CLAIM_BATCH 8 /* rows per claim: one round trip and one commit for several */
 #define DB_RETRY_MS 1000
 
 struct inb_workers {
@@ -38,6 +44,7 @@ struct inb_workers {
     int n;
     pthread_t *threads;
     struct pl_waker waker;
+    struct inb_idcache *ids; /* customer ids of repeat senders, shared by the workers */
 };
 
 /* Normalises a row's body into items.  Returns the parsed root (caller decrefs) or NULL. */
@@ -55,11 +62,12 @@ normalise(const struct inb_cfg *cfg, const struct webhook_row *row, struct inb_i
     return root;
 }
 
-/* Processes one claimed row and records the result. */
-static void
+/* Processes one claimed row: true when it is done, false when its failure was recorded. */
+static bool
 process(struct inb_workers *w, PGconn *db, struct pl_arena *a, const struct webhook_row *row)
 {
-    struct inb_run r = { .a = a, .cfg = w->cfg, .db = db, .channel = row->provider };
+    struct inb_run r = { .a = a, .cfg = w->cfg, .db = db, .ids = w->ids,
+                         .channel = row->provider };
     struct inb_items items = INB_ITEMS_INIT;
     struct pl_err err = PL_ERR_INIT;
     json_t *root = normalise(w->cfg, row, &items);
@@ -68,10 +76,7 @@ process(struct inb_workers *w, PGconn *db, struct pl_arena *a, const struct webh
         inb_note(&r, INB_PERMANENT, "stored body is not JSON");
     for (size_t i = 0; i < items.n; i++)
         inb_deliver(&r, &items.v[i]);
-    if (r.worst == INB_OK) {
-        if (inb_db_webhook_done(db, row->id, &err) < 0)
-            pl_log_error("could not mark webhook %s done: %s", row->id, err.msg);
-    } else {
+    if (r.worst != INB_OK) {
         pl_log_warn("webhook %s attempt %ld failed: %s", row->id, row->attempts, r.error);
         if (inb_db_webhook_fail(db, row->id, r.worst == INB_PERMANENT, w->cfg->max_attempts,
                                 r.error, &err) < 0)
@@ -79,26 +84,67 @@ process(struct inb_workers *w, PGconn *db, struct pl_arena *a, const struct webh
     }
     inb_items_cleanup(&items);
     json_decref(root);
+    return r.worst == INB_OK;
 }
 
-/* One claim and its processing; returns false when there was nothing to do (or no database). */
+/* Runs one claimed row; true when it is done and waits to be marked so with its batch. */
+static bool
+run_row(struct inb_workers *w, PGconn *db, struct pl_arena *a, const struct webhook_row *row)
+{
+    struct pl_err err = PL_ERR_INIT;
+    bool done = false;
+
+    pl_log_set_request_id(row->request_id[0] ? row->request_id : NULL);
+    if (row->attempts > w->cfg->max_attempts) /* its workers kept dying: a poison row */
+        (void)inb_db_webhook_fail(db, row->id, true, w->cfg->max_attempts,
+                                  "claimed too often without finishing", &err);
+    else
+        done = process(w, db, a, row);
+    pl_log_set_request_id(NULL);
+    return done;
+}
+
+/*
+ * Runs a claimed batch in order, then marks the rows done in one statement.  Rows not started
+ * when the service stops, or once half the lease is spent (slow media fetches), are given back
+ * at once rather than left to their lease.
+ */
+static void
+run_batch(struct inb_workers *w, PGconn *db, struct pl_arena *a, const struct webhook_row *rows,
+          int n)
+{
+    const char **done = pl_arena_alloc(a, sizeof(*done) * (size_t)n);
+    const char **rest = pl_arena_alloc(a, sizeof(*rest) * (size_t)n);
+    int64_t until = pl_time_mono_us() + (int64_t)INB_LEASE_S * 500000;
+    struct pl_err err = PL_ERR_INIT;
+    int ndone = 0, i;
+
+    for (i = 0; i < n && !pl_waker_stopped(&w->waker) && pl_time_mono_us() < until; i++) {
+        if (run_row(w, db, a, &rows[i]))
+            done[ndone++] = rows[i].id;
+    }
+    if (inb_db_webhook_done_batch(db, a, done, ndone, &err) < 0)
+        pl_log_error("could not mark %d webhooks done: %s", ndone, err.msg);
+    for (int k = i; k < n; k++)
+        rest[k - i] = rows[k].id;
+    if (inb_db_webhook_release(db, a, rest, n - i, &err) < 0)
+        pl_log_warn("could not give back %d claimed webhooks: %s", n - i, err.msg);
+}
+
+/* One batch claim and its processing; false when there was nothing to do (or no database). */
 static bool
 step(struct inb_workers *w)
 {
     struct pl_err err = PL_ERR_INIT;
     struct pl_arena *a = pl_arena_new(16384);
-    struct webhook_row row;
+    struct webhook_row rows[CLAIM_BATCH];
     PGconn *db = pl_db_conn(w->db, &err);
     bool worked = false;
+    int n = 0;
 
-    if (db != NULL && inb_db_webhook_claim(db, a, &row, &err) == PL_DB_ROW) {
-        pl_log_set_request_id(row.request_id[0] ? row.request_id : NULL);
-        if (row.attempts > w->cfg->max_attempts) /* its workers kept dying: a poison row */
-            (void)inb_db_webhook_fail(db, row.id, true, w->cfg->max_attempts,
-                                      "claimed too often without finishing", &err);
-        else
-            process(w, db, a, &row);
-        pl_log_set_request_id(NULL);
+    if (db != NULL &&
+        inb_db_webhook_claim_batch(db, a, CLAIM_BATCH, rows, &n, &err) == PL_DB_ROW) {
+        run_batch(w, db, a, rows, n);
         worked = true;
     } else if (err.status >= 500 && err.msg[0] != '\0') {
         pl_log_warn("webhook claim failed: %s", err.msg);
@@ -131,6 +177,7 @@ inb_workers_start(const struct inb_cfg *cfg, struct pl_db *db, int n)
     w->threads = calloc((size_t)n, sizeof(*w->threads));
     PL_ASSERT(w->threads != NULL);
     pl_waker_init(&w->waker, (unsigned)n);
+    w->ids = inb_idcache_new(INB_IDCACHE_TTL_MS);
     for (int i = 0; i < n; i++) {
         if (pthread_create(&w->threads[i], NULL, worker_main, w) != 0)
             pl_fatal("could not start webhook worker %d", i);
@@ -157,6 +204,7 @@ inb_workers_stop(struct inb_workers *w)
     for (int i = 0; i < w->n; i++)
         pthread_join(w->threads[i], NULL);
     pl_waker_destroy(&w->waker);
+    inb_idcache_free(w->ids);
     free(w->threads);
     free(w);
 }

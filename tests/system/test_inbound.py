@@ -282,6 +282,11 @@ def test_signed_text_end_to_end():
     assert env["source_service"] == "inbound-svc" and env["trace_id"] == rid, env
     assert set(env["payload"]) == {"id", "provider", "provider_event_id", "received_at"}, env
     assert env["payload"]["provider"] == "whatsapp" and env["payload"]["id"] == row["id"], env
+    assert env["payload"]["provider_event_id"] == event_id(body), env
+    received_at = ipsql(f"SELECT pl_time(received_at) FROM inbound_webhooks WHERE id = {sql_lit(row['id'])}")
+    assert env["payload"]["received_at"] == received_at, (env, received_at)
+    kafka.settle()
+    assert len(kafka.matching("webhook.inbound.received", lambda e: e.key == event_id(body))) == 1
 
 
 @pytest.mark.parametrize("name", sorted(FIXTURE_TYPES))
@@ -332,6 +337,7 @@ def test_sequential_duplicate_is_ignored():
 
 def test_concurrent_duplicates_store_one_row_and_one_message():
     body, ids, _ = fixture("whatsapp_image.json")
+    kafka = ps.Consumer(("webhook.inbound.received",))
     with concurrent.futures.ThreadPoolExecutor(max_workers=10) as ex:
         statuses = sorted(r.status for r in ex.map(lambda _: post_whatsapp(body), range(10)))
     assert statuses == [200] * 9 + [201], statuses
@@ -340,6 +346,9 @@ def test_concurrent_duplicates_store_one_row_and_one_message():
     assert len(webhook_rows("whatsapp", event_id(body))) == 1
     n = mpsql(f"SELECT count(*) FROM messages WHERE external_message_id = {sql_lit(ids['wamid.xyzxyz'])}")
     assert n == "1"
+    kafka.wait_for("webhook.inbound.received", lambda e: e.key == event_id(body), timeout=15)
+    kafka.settle()
+    assert len(kafka.matching("webhook.inbound.received", lambda e: e.key == event_id(body))) == 1
 
 
 def test_overlapping_deliveries_create_each_message_once():
@@ -544,6 +553,7 @@ def test_telegram_unknown_update_is_stored_and_done():
 def test_dead_letter_after_max_attempts_then_replay():
     wamid = f"wamid.{uuid.uuid4().hex}"
     body = status_delivery(wamid, "read")
+    kafka = ps.Consumer(("webhook.inbound.received",))
     assert post_whatsapp(body).status == 201
     row = wait_for(lambda: next((r for r in webhook_rows("whatsapp", event_id(body)) if r["attempts"] >= 1
                                  and r["status"] == "pending"), None), "a first failed attempt", 15)
@@ -570,6 +580,10 @@ def test_dead_letter_after_max_attempts_then_replay():
     assert r.json["id"] == row["id"] and r.json["attempts"] == 0, r
     wait_row_status("whatsapp", event_id(body), "done")
     assert message_row("whatsapp", wamid)["status"] == "read"
+    # Announced by the first claim only: not again by the retries, the dead end or the replay.
+    kafka.settle()
+    evs = kafka.matching("webhook.inbound.received", lambda e: e.key == event_id(body))
+    assert len(evs) == 1 and evs[0].env["payload"]["id"] == row["id"], evs
 
 
 def test_through_the_gateway_without_api_key():
