@@ -62,8 +62,8 @@ pl_client_global_init(const char *token)
     service_token = token ? strdup(token) : NULL;
 }
 
-static size_t
-on_data(char *p, size_t size, size_t n, void *arg)
+size_t
+pl_client_collect(char *p, size_t size, size_t n, void *arg)
 {
     struct pl_buf *b = arg;
 
@@ -71,6 +71,20 @@ on_data(char *p, size_t size, size_t n, void *arg)
         return 0; /* makes curl fail with CURLE_WRITE_ERROR */
     pl_buf_append(b, p, size * n);
     return size * n;
+}
+
+/* "Name: " + value into line, cut to fit (as snprintf would, without its cost per call). */
+static const char *
+header_line(char *line, size_t cap, const char *name, const char *value)
+{
+    size_t a = strlen(name), b = strlen(value);
+
+    if (a + b >= cap)
+        b = cap - a - 1;
+    memcpy(line, name, a);
+    memcpy(line + a, value, b);
+    line[a + b] = '\0';
+    return line;
 }
 
 struct curl_slist *
@@ -92,14 +106,11 @@ pl_client_headers(const struct pl_client_opts *o)
         h = curl_slist_append(h, "Accept: application/json");
     if (o->body != NULL && !typed)
         h = curl_slist_append(h, "Content-Type: application/json");
-    if (service_token != NULL) {
-        snprintf(line, sizeof(line), "X-Service-Token: %s", service_token);
-        h = curl_slist_append(h, line);
-    }
-    if (rid != NULL) {
-        snprintf(line, sizeof(line), "X-Request-Id: %s", rid);
-        h = curl_slist_append(h, line);
-    }
+    if (service_token != NULL)
+        h = curl_slist_append(h, header_line(line, sizeof(line), "X-Service-Token: ",
+                                             service_token));
+    if (rid != NULL)
+        h = curl_slist_append(h, header_line(line, sizeof(line), "X-Request-Id: ", rid));
     return h;
 }
 
@@ -116,6 +127,12 @@ int
 pl_client_map_error(CURLcode rc, const char *url, struct pl_err *err)
 {
     pl_log_warn("call to %s failed: %s", url, curl_easy_strerror(rc));
+    return pl_client_fill_error(rc, err);
+}
+
+int
+pl_client_fill_error(CURLcode rc, struct pl_err *err)
+{
     if (rc == CURLE_OPERATION_TIMEDOUT)
         return pl_err_set(err, 504, "upstream_timeout", "a service did not answer in time");
     if (rc == CURLE_WRITE_ERROR)
@@ -152,7 +169,7 @@ pl_client_do(struct pl_arena *a, const char *method, const char *url,
     curl_easy_setopt(thread_curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(thread_curl, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(thread_curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 2000 ? timeout_ms : 2000);
-    curl_easy_setopt(thread_curl, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(thread_curl, CURLOPT_WRITEFUNCTION, pl_client_collect);
     curl_easy_setopt(thread_curl, CURLOPT_WRITEDATA, &resp);
     curl_easy_setopt(thread_curl, CURLOPT_PROTOCOLS_STR, "http,https");
     if (o->body != NULL) {
@@ -190,7 +207,7 @@ get_handle(const char *url, struct curl_slist *hdrs, long timeout_ms, struct pl_
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, pl_client_collect);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, buf);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     return e;

@@ -19,5 +19,10 @@ struct curl_slist *pl_client_headers(const struct pl_client_opts *o);
 
 /* Logs a failed transfer and maps it: 504 timeout, 502 too large an answer, else 503.  PL_ERR. */
 int pl_client_map_error(CURLcode rc, const char *url, struct pl_err *err);
+/* The same mapping, without the log line. */
+int pl_client_fill_error(CURLcode rc, struct pl_err *err);
+/* CURLOPT_WRITEFUNCTION appending to the struct pl_buf of CURLOPT_WRITEDATA, failing the
+ * transfer (CURLE_WRITE_ERROR) past 8 MiB. */
+size_t pl_client_collect(char *p, size_t size, size_t n, void *arg);
 
 #endif

@@ -43,6 +43,7 @@
 
 #define STATUS_SLOTS 12
 #define NBUCKETS 12
+#define DEFER_GRACE_US 1000000 /* after the drain deadline, for woken deferred requests */
 
 static const double bucket_le[NBUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                             0.05,   0.1,   0.25,   0.5,   1.0,  2.5 };
@@ -56,6 +57,23 @@ struct status_slot {
 
 struct route_stats {
     struct status_slot slot[STATUS_SLOTS];
+};
+
+/*
+ * The link between a deferred request and whoever finishes its work.  References: the request's
+ * (until its continuation runs or it completes) and the waker's (until pl_wake_fire), so the
+ * waker may fire after the request, or even the server, is gone.  waiting turns false once the
+ * request no longer waits; fired says the connection was resumed already, so it is resumed at
+ * most once, and never after the request is over.  Lock order: the server's defer_mu, then mu.
+ */
+struct pl_wake {
+    pthread_mutex_t mu;
+    atomic_int refs;
+    struct pl_wake *next, *prev; /* in the server's ring while the request waits */
+    struct MHD_Connection *conn;
+    bool waiting; /* the request still waits (it has not been resumed and not completed) */
+    bool fired;
+    bool abandoned; /* resumed by the drain, not by the work */
 };
 
 struct header {
@@ -76,6 +94,8 @@ struct pl_server {
     atomic_bool draining;
     pthread_mutex_t push_mu;     /* guards pushes */
     struct pl_push_link pushes; /* answered push streams (a ring), ended by the drain */
+    pthread_mutex_t defer_mu;    /* guards deferred */
+    struct pl_wake deferred;     /* wakes of suspended deferred requests (a ring) */
 };
 
 struct pl_req {
@@ -106,6 +126,9 @@ struct pl_req {
     const char *kept;   /* first keep_response bytes of the reply, for on_done */
     const void *note;   /* left by the handler for on_done */
     size_t kept_len;
+    struct pl_wake *wake; /* set while a deferred reply is awaited (pl_req_defer) */
+    pl_resume_fn *resume;
+    void *resume_arg;
 };
 
 static enum MHD_Result h_healthz(struct pl_req *req);
@@ -309,6 +332,115 @@ push_end_all(struct pl_server *srv)
     for (struct pl_push_link *l = srv->pushes.next; l != &srv->pushes; l = l->next)
         pl_push_end(l->push);
     pthread_mutex_unlock(&srv->push_mu);
+}
+
+/* ---- deferred replies ---- */
+
+static void
+wake_unref(struct pl_wake *w)
+{
+    if (atomic_fetch_sub(&w->refs, 1) != 1)
+        return;
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+/* Takes w out of the server's ring, if it is still in. */
+static void
+wake_unlink(struct pl_server *srv, struct pl_wake *w)
+{
+    pthread_mutex_lock(&srv->defer_mu);
+    w->prev->next = w->next;
+    w->next->prev = w->prev;
+    w->next = w->prev = w;
+    pthread_mutex_unlock(&srv->defer_mu);
+}
+
+struct pl_wake *
+pl_req_defer(struct pl_req *req, pl_resume_fn *fn, void *arg)
+{
+    struct pl_server *srv = req->srv;
+    struct pl_wake *w = calloc(1, sizeof(*w));
+
+    PL_ASSERT(w != NULL && req->wake == NULL);
+    pthread_mutex_init(&w->mu, NULL);
+    atomic_init(&w->refs, 2); /* the request's and the waker's */
+    w->conn = req->conn;
+    w->waiting = true;
+    req->wake = w;
+    req->resume = fn;
+    req->resume_arg = arg;
+    MHD_suspend_connection(req->conn); /* before anyone can fire w */
+    pthread_mutex_lock(&srv->defer_mu);
+    w->next = srv->deferred.next;
+    w->prev = &srv->deferred;
+    w->next->prev = w;
+    srv->deferred.next = w;
+    pthread_mutex_unlock(&srv->defer_mu);
+    return w;
+}
+
+/* Resumes the connection unless it was resumed already or the request is over.  Holds w->mu. */
+static void
+wake_locked(struct pl_wake *w, bool abandoned)
+{
+    if (w->waiting && !w->fired) {
+        w->fired = true;
+        w->abandoned = abandoned;
+        MHD_resume_connection(w->conn);
+    }
+}
+
+void
+pl_wake_fire(struct pl_wake *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->mu);
+    wake_locked(w, false);
+    pthread_mutex_unlock(&w->mu);
+    wake_unref(w);
+}
+
+/* The request stops waiting: it was resumed, or it is over.  Returns whether the drain woke it. */
+static bool
+wake_detach(struct pl_req *req)
+{
+    struct pl_wake *w = req->wake;
+    bool abandoned;
+
+    wake_unlink(req->srv, w);
+    pthread_mutex_lock(&w->mu);
+    w->waiting = false;
+    abandoned = w->abandoned;
+    pthread_mutex_unlock(&w->mu);
+    req->wake = NULL;
+    wake_unref(w);
+    return abandoned;
+}
+
+/* The call MHD makes after a resume: the handler's continuation replies. */
+static enum MHD_Result
+resume_deferred(struct pl_req *req)
+{
+    pl_resume_fn *fn = req->resume;
+    bool abandoned = wake_detach(req);
+
+    req->resume = NULL;
+    return fn(req, req->resume_arg, abandoned);
+}
+
+/* Drain deadline: wakes every request still waiting, its continuation answers 503. */
+static void
+wake_all_deferred(struct pl_server *srv)
+{
+    pthread_mutex_lock(&srv->defer_mu);
+    for (struct pl_wake *w = srv->deferred.next; w != &srv->deferred; w = w->next) {
+        pthread_mutex_lock(&w->mu);
+        wake_locked(w, true);
+        pthread_mutex_unlock(&w->mu);
+    }
+    pthread_mutex_unlock(&srv->defer_mu);
 }
 
 /* ---- replies ---- */
@@ -789,7 +921,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         return MHD_YES;
     }
     pl_log_set_request_id(req->request_id);
-    rc = req->end != NULL ? stream_end(req) : dispatch(req);
+    if (req->wake != NULL)
+        rc = resume_deferred(req);
+    else
+        rc = req->end != NULL ? stream_end(req) : dispatch(req);
     pl_log_set_request_id(NULL);
     return rc;
 }
@@ -806,6 +941,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     (void)conn;
     if (req == NULL)
         return;
+    if (req->wake != NULL)
+        wake_detach(req); /* closed while it waited (the daemon stopping) */
     us = (long long)(pl_time_mono_us() - req->start_us);
     if (req->status == 0)
         req->status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? 200 : 499;
@@ -891,6 +1028,7 @@ server_free(struct pl_server *srv)
         close(srv->listen_fd);
     pl_router_cleanup(&srv->router);
     pthread_mutex_destroy(&srv->push_mu);
+    pthread_mutex_destroy(&srv->defer_mu);
     free(srv->stats);
     free(srv);
 }
@@ -921,6 +1059,8 @@ pl_server_start(const struct pl_server_opts *opts, struct pl_err *err)
 
     PL_ASSERT(srv != NULL);
     pthread_mutex_init(&srv->push_mu, NULL);
+    pthread_mutex_init(&srv->defer_mu, NULL);
+    srv->deferred.next = srv->deferred.prev = &srv->deferred;
     srv->pushes.next = srv->pushes.prev = &srv->pushes;
     srv->opts = *opts;
     if (srv->opts.threads == 0)
@@ -980,6 +1120,11 @@ pl_server_drain_and_free(struct pl_server *srv, int timeout_ms)
         usleep(10000);
     if (atomic_load(&srv->inflight) > 0)
         pl_log_warn("drain deadline passed with %d requests in flight", atomic_load(&srv->inflight));
+    /* MHD must not stop with suspended connections: deferred ones are woken to answer now. */
+    wake_all_deferred(srv);
+    deadline = pl_time_mono_us() + DEFER_GRACE_US;
+    while (atomic_load(&srv->inflight) > 0 && pl_time_mono_us() < deadline)
+        usleep(10000);
     MHD_stop_daemon(srv->daemon);
     pl_metrics_unregister(http_metrics, srv);
     server_free(srv);

@@ -69,6 +69,36 @@ redact(json_t *j)
     }
 }
 
+/*
+ * True when no secret name occurs anywhere in body, whatever the case: then there is nothing to
+ * redact, and the body is stored as it came without a round trip through a JSON parser.
+ */
+static bool
+no_secret_names(const char *body, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *name;
+        size_t len;
+
+        switch (body[i] | 0x20) { /* lower case, for letters; the names' first letters: */
+        case 'k': name = "key"; break; /* (also covers "api_key") */
+        case 't': name = "token"; break;
+        case 'p': name = "password"; break;
+        case 'a': name = "authorization"; break;
+        case 's':
+            if (n - i >= 9 && strncasecmp(body + i, "signature", 9) == 0)
+                return false;
+            name = "secret";
+            break;
+        default: continue;
+        }
+        len = strlen(name);
+        if (len <= n - i && strncasecmp(body + i, name, len) == 0)
+            return false;
+    }
+    return true;
+}
+
 /* A body as stored: redacted JSON, or the bytes cut at a UTF-8 boundary; NULL when empty. */
 static char *
 loggable(const char *body, size_t n)
@@ -78,6 +108,8 @@ loggable(const char *body, size_t n)
 
     if (body == NULL || n == 0)
         return NULL;
+    if (n <= GW_LOG_BODY_MAX && memchr(body, '\0', n) == NULL && no_secret_names(body, n))
+        return pl_utf8_valid(body, n) ? strndup(body, n) : strdup("[body is not UTF-8 text]");
     j = json_loadb(body, n, JSON_DECODE_ANY, NULL);
     if (j != NULL) {
         redact(j);
@@ -97,29 +129,62 @@ loggable(const char *body, size_t n)
     return strndup(body, n);
 }
 
+/* Copies s to *at and moves *at past it; returns the copy. */
+static char *
+put(char **at, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *out = memcpy(*at, s, n);
+
+    *at += n;
+    return out;
+}
+
+/* A row and its short strings in one allocation (the bodies are their own). */
+static struct gw_log_row *
+row_new(const struct pl_req *req, const char *key)
+{
+    const char *method = pl_req_method(req), *path = pl_req_path(req);
+    const char *route = pl_req_route(req), *rid = pl_req_id(req);
+    char ip[64], ts[28];
+    size_t len = 0;
+    struct gw_log_row *row;
+    char *at;
+
+    pl_req_client_ip(req, ip);
+    pl_time_rfc3339(ts, pl_time_now_us());
+    for (const char *const *s = (const char *const[]){ method, path, route, rid, ip, ts,
+                                                        key ? key : "", NULL };
+         *s != NULL; s++)
+        len += strlen(*s) + 1;
+    row = calloc(1, sizeof(*row) + len);
+    PL_ASSERT(row != NULL);
+    at = (char *)(row + 1);
+    row->method = put(&at, method);
+    row->path = put(&at, path);
+    row->route = put(&at, route);
+    row->request_id = put(&at, rid);
+    row->client_ip = put(&at, ip);
+    row->created_at = put(&at, ts);
+    row->api_key_id = key ? put(&at, key) : NULL;
+    pl_uuid_v7_fast(row->id); /* unique enough for a log row, without a lock or a syscall */
+    return row;
+}
+
 void
 gw_log_request(const struct pl_req *req, void *arg)
 {
     const struct svc_ctx *ctx = arg;
     struct gw_log *log = ctx->log;
     struct gw_log_row *row;
-    const char *body, *key = pl_req_note(req);
-    char ip[64], ts[28];
+    const char *body;
     size_t n;
 
-    if (log == NULL || (row = calloc(1, sizeof(*row))) == NULL)
+    if (log == NULL)
         return; /* (the writer starts just after the server) */
-    pl_uuid_v7(row->id);
-    pl_time_rfc3339(ts, pl_time_now_us());
-    row->created_at = strdup(ts);
-    row->method = strdup(pl_req_method(req));
-    row->path = strdup(pl_req_path(req));
-    row->route = strdup(pl_req_route(req));
+    row = row_new(req, pl_req_note(req));
     row->status = pl_req_status(req);
     row->duration_ms = (double)pl_req_duration_us(req) / 1000.0;
-    row->client_ip = strdup(pl_req_client_ip(req, ip));
-    row->api_key_id = key ? strdup(key) : NULL;
-    row->request_id = strdup(pl_req_id(req));
     body = pl_req_body(req, &n);
     row->request_body = loggable(body, n);
     body = pl_req_reply_body(req, &n);
@@ -226,14 +291,7 @@ gw_log_row_free(struct gw_log_row *r)
 {
     if (r == NULL)
         return;
-    free(r->created_at);
-    free(r->method);
-    free(r->path);
-    free(r->route);
-    free(r->client_ip);
-    free(r->api_key_id);
-    free(r->request_id);
     free(r->request_body);
     free(r->response_body);
-    free(r);
+    free(r); /* the short strings live in the same block */
 }

@@ -73,10 +73,15 @@ elem(struct pl_buf *b, const char *v)
         return;
     }
     pl_buf_puts(b, "\"");
-    for (; *v; v++) {
-        if (*v == '"' || *v == '\\')
+    while (*v != '\0') {
+        size_t run = strcspn(v, "\"\\"); /* copied in spans: bodies are kilobytes */
+
+        pl_buf_append(b, v, run);
+        v += run;
+        if (*v != '\0') {
             pl_buf_append(b, "\\", 1);
-        pl_buf_append(b, v, 1);
+            pl_buf_append(b, v++, 1);
+        }
     }
     pl_buf_puts(b, "\"");
 }

@@ -125,17 +125,33 @@ take_token(const struct gw_keys *k, struct entry *e, long long now, double *left
     return (1.0 - e->tokens) / k->rps;
 }
 
+/* v, a whole number of at most 18 digits, in decimal (cheaper than printf on every request). */
+static const char *
+whole(char buf[24], double v)
+{
+    long long n = llround(v);
+    char *p = buf + 23;
+    bool neg = n < 0;
+
+    *p = '\0';
+    n = neg ? -n : n;
+    do {
+        *--p = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    if (neg)
+        *--p = '-';
+    return p;
+}
+
 static void
 rate_headers(struct pl_req *req, const struct gw_keys *k, double left)
 {
-    char v[32];
+    char v[24];
 
-    snprintf(v, sizeof(v), "%.0f", k->rps);
-    pl_req_reply_header(req, "RateLimit-Limit", v);
-    snprintf(v, sizeof(v), "%.0f", floor(left));
-    pl_req_reply_header(req, "RateLimit-Remaining", v);
-    snprintf(v, sizeof(v), "%.0f", ceil((k->burst - left) / k->rps));
-    pl_req_reply_header(req, "RateLimit-Reset", v);
+    pl_req_reply_header(req, "RateLimit-Limit", whole(v, k->rps));
+    pl_req_reply_header(req, "RateLimit-Remaining", whole(v, floor(left)));
+    pl_req_reply_header(req, "RateLimit-Reset", whole(v, ceil((k->burst - left) / k->rps)));
 }
 
 /* Queues an error reply in *rc; returns false for the caller to return. */

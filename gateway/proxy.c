@@ -7,6 +7,9 @@
  * cookies or Host.  The service's status and body come back unchanged; its paginator URLs are
  * already public ones (PARLEY_PUBLIC_URL).
  *
+ * Upstream calls hold no thread: the request is suspended while the client's event loop runs the
+ * call (pl_client_job_*), and resumed to relay the answer.
+ *
  * Resilience: an idempotent call whose connection failed is retried once after 10-50 ms, and each
  * upstream has a circuit breaker (breaker.c) that answers 503 at once while the service is down.
  *
@@ -48,7 +51,10 @@ upstream_url(struct pl_req *req, const char *base)
     struct pl_buf url = PL_BUF_INIT;
     const char *path = pl_req_path(req), *out;
 
-    pl_buf_printf(&url, "%s/api%s?", base, path + strlen("/api/v1"));
+    pl_buf_puts(&url, base);
+    pl_buf_puts(&url, "/api");
+    pl_buf_puts(&url, path + strlen("/api/v1"));
+    pl_buf_puts(&url, "?");
     MHD_get_connection_values(pl_req_connection(req), MHD_GET_ARGUMENT_KIND, add_arg, &url);
     if (url.data[url.len - 1] == '?')
         url.data[--url.len] = '\0';
@@ -66,13 +72,26 @@ body_len(const struct pl_req *req)
     return n;
 }
 
+/* a b c in the arena, NUL-terminated. */
+static const char *
+concat3(struct pl_arena *arena, const char *a, const char *b, const char *c)
+{
+    size_t na = strlen(a), nb = strlen(b), nc = strlen(c);
+    char *out = pl_arena_alloc(arena, na + nb + nc + 1);
+
+    memcpy(out, a, na);
+    memcpy(out + na, b, nb);
+    memcpy(out + na + nb, c, nc + 1);
+    return out;
+}
+
 /* "Name: value" for a header the caller sent, or NULL. */
 const char *
 gw_pass_header(struct pl_req *req, const char *name)
 {
     const char *v = pl_req_header(req, name);
 
-    return v ? pl_arena_printf(pl_req_arena(req), "%s: %s", name, v) : NULL;
+    return v ? concat3(pl_req_arena(req), name, ": ", v) : NULL;
 }
 
 /* GET, PUT and DELETE may be sent twice: the second send cannot change the outcome. */
@@ -84,36 +103,79 @@ idempotent(const char *method)
 }
 
 /* 10-50 ms, different per thread and call, so retries from many threads do not align. */
-void
-gw_jitter(void)
+long
+gw_jitter_ms(void)
 {
     static _Thread_local unsigned seed;
-    struct timespec ts = { 0, 0 };
 
     if (seed == 0)
         seed = (unsigned)pl_time_mono_us() ^ (unsigned)(uintptr_t)&seed;
-    ts.tv_nsec = (10 + rand_r(&seed) % 41) * 1000000L;
+    return 10 + rand_r(&seed) % 41;
+}
+
+void
+gw_jitter(void)
+{
+    struct timespec ts = { 0, gw_jitter_ms() * 1000000L };
+
     nanosleep(&ts, NULL);
 }
 
 /*
- * One upstream call, retried once after a short jitter when the connection could not be made
- * (503 upstream_unavailable) and the method is idempotent.  Never after a timeout: the service
- * may be working on it, and a second try would double the caller's wait.
+ * One upstream call in flight.  The request waits suspended (pl_req_defer) while the client's
+ * loop thread runs the call; the call's end wakes it and resume() relays the answer.  A call
+ * whose connection failed (503 upstream_unavailable) is started once more after a short jitter
+ * when the method is idempotent; never after a timeout: the service may be working on it, and a
+ * second try would double the caller's wait.  This record belongs to the call (freed by its last
+ * done), since the request may be gone before the call ends; the request keeps its own reference
+ * to the job, released with its arena.
  */
-static int
-call_upstream(struct pl_req *req, const char *url, const struct pl_client_opts *o,
-              struct pl_client_resp *resp, struct pl_err *err)
-{
-    const char *method = pl_req_method(req);
-    int rc = pl_client_do(pl_req_arena(req), method, url, o, resp, err);
+struct relay {
+    struct pl_wake *wake;
+    struct gw_breaker *breaker;
+    enum gw_pass pass;
+    bool retry; /* one retry left */
+};
 
-    if (rc != PL_OK && err->status == 503 && idempotent(method)) {
-        gw_jitter();
-        *err = (struct pl_err)PL_ERR_INIT;
-        rc = pl_client_do(pl_req_arena(req), method, url, o, resp, err);
+static void
+job_release(void *job)
+{
+    pl_client_job_release(job);
+}
+
+/* On the loop thread: a retry, or the breaker's verdict and the request's wake-up. */
+static void
+relay_done(struct pl_client_job *job, void *arg)
+{
+    struct relay *r = arg;
+    struct pl_client_resp resp;
+    struct pl_err err = PL_ERR_INIT;
+    bool ok = pl_client_job_result(job, NULL, &resp, &err) == PL_OK && resp.status < 500;
+
+    if (!ok && err.status == 503 && r->retry) {
+        r->retry = false;
+        pl_client_job_start(job, gw_jitter_ms(), relay_done, r);
+        return;
     }
-    return rc;
+    gw_breaker_leave(r->breaker, r->pass, ok);
+    pl_wake_fire(r->wake);
+    free(r);
+}
+
+/* Back on a pool thread once the call is over: its answer, or its error. */
+static enum MHD_Result
+resume(struct pl_req *req, void *arg, bool abandoned)
+{
+    struct pl_client_job *job = arg;
+    struct pl_err err = PL_ERR_INIT;
+    struct pl_client_resp resp;
+
+    if (abandoned)
+        return pl_reply_error(req, 503, "upstream_unavailable",
+                              "the gateway is shutting down; retry later");
+    if (pl_client_job_result(job, pl_req_arena(req), &resp, &err) != PL_OK)
+        return pl_reply_err(req, &err);
+    return pl_reply_text(req, (unsigned)resp.status, resp.content_type, resp.body, resp.len);
 }
 
 /*
@@ -124,25 +186,27 @@ static enum MHD_Result
 relay(struct pl_req *req, const char *base, const char *const *headers)
 {
     const struct svc_ctx *ctx = pl_req_ctx(req);
-    struct pl_err err = PL_ERR_INIT;
-    struct pl_client_resp resp;
+    const char *method = pl_req_method(req);
     struct pl_client_opts o = { headers, NULL, 0, ctx->cfg->upstream_timeout_ms };
     struct gw_breaker *b = gw_breaker_for(base);
     enum gw_pass pass = gw_breaker_enter(b);
-    int rc;
+    struct pl_client_job *job;
+    struct relay *r;
 
     if (pass == GW_DENY)
         return pl_reply_error(req, 503, "upstream_unavailable",
                               "a service is not reachable (circuit open); retry later");
     o.body = pl_req_body(req, &o.body_len);
-    if (o.body == NULL && strcmp(pl_req_method(req), "GET") != 0 &&
-        strcmp(pl_req_method(req), "DELETE") != 0)
+    if (o.body == NULL && strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0)
         o.body = ""; /* an empty body is still a body: the service answers it */
-    rc = call_upstream(req, upstream_url(req, base), &o, &resp, &err);
-    gw_breaker_leave(b, pass, rc == PL_OK && resp.status < 500);
-    if (rc != PL_OK)
-        return pl_reply_err(req, &err);
-    return pl_reply_text(req, (unsigned)resp.status, resp.content_type, resp.body, resp.len);
+    job = pl_client_job_new(method, upstream_url(req, base), &o);
+    pl_arena_defer(pl_req_arena(req), job_release, job);
+    r = malloc(sizeof(*r));
+    PL_ASSERT(r != NULL);
+    *r = (struct relay){ NULL, b, pass, idempotent(method) };
+    r->wake = pl_req_defer(req, resume, job);
+    pl_client_job_start(job, 0, relay_done, r);
+    return MHD_YES;
 }
 
 static enum MHD_Result
@@ -158,7 +222,7 @@ forward(struct pl_req *req, const char *base, unsigned need)
     if (body_len(req) > GW_JSON_BODY_MAX) /* the server allows webhook-sized bodies */
         return pl_reply_error(req, 413, "body_too_large",
                               "request body exceeds the limit of %d bytes", GW_JSON_BODY_MAX);
-    headers[n++] = pl_arena_printf(pl_req_arena(req), "X-Parley-Key-Id: %s", caller.key_id);
+    headers[n++] = concat3(pl_req_arena(req), "X-Parley-Key-Id", ": ", caller.key_id);
     if ((headers[n] = gw_pass_header(req, "Idempotency-Key")) != NULL)
         n++;
     if ((headers[n] = gw_pass_header(req, "Content-Type")) != NULL)

@@ -45,7 +45,8 @@ struct gw_hub;  /* the event streams' subscriptions (stream_hub.c) */
 #define GW_JSON_BODY_MAX (1 << 20)    /* API bodies (SPEC 2) */
 #define GW_WEBHOOK_BODY_MAX (3 << 20) /* webhook deliveries (SPEC 2): the server's limit */
 
-/* One api_logs row; every string malloc'd (free with gw_log_row_free). */
+/* One api_logs row: one block with its short strings, the bodies malloc'd apart (free with
+ * gw_log_row_free). */
 struct gw_log_row {
     char id[37];
     char *created_at, *method, *path, *route, *client_ip, *api_key_id, *request_id;
@@ -166,6 +167,7 @@ bool gw_authorize_media(struct pl_req *req, bool bad_signature, struct gw_caller
  * 10-50 ms pause before a retry, different per thread and call. */
 const char *gw_pass_header(struct pl_req *req, const char *name);
 void gw_jitter(void);
+long gw_jitter_ms(void); /* the same pause, in milliseconds, for a delayed start */
 
 /* Handlers. */
 enum MHD_Result gw_to_media(struct pl_req *req);

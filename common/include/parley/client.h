@@ -4,7 +4,7 @@
  * One easy handle per thread, kept between calls so connections to each service are reused
  * (keep-alive).  Every call carries X-Service-Token and the calling thread's request id as
  * X-Request-Id, and has a total timeout.  Call pl_client_global_init() once from main() before
- * any thread starts.
+ * any thread starts.  Jobs (pl_client_job_*) are the same calls run on a shared event loop.
  */
 #ifndef PARLEY_CLIENT_H
 #define PARLEY_CLIENT_H
@@ -62,6 +62,33 @@ void pl_client_get_many(struct pl_arena *a, struct pl_client_get *calls, int n, 
  */
 int pl_client_call(struct pl_arena *a, const char *method, const char *url, const char *body,
                    long timeout_ms, struct pl_client_resp *out, struct pl_err *err);
+
+/*
+ * Calls that wait on no thread: one shared loop thread runs every started job over a curl multi
+ * (connections reused per service), so a server can park the request (pl_req_defer) instead of a
+ * pool thread.  A job copies its method, URL, headers (as pl_client_do's, with the creating
+ * thread's X-Request-Id) and body, so nothing the creator owns needs to outlive it.
+ */
+struct pl_client_job;
+/* Runs on the loop thread when the job is over; it may start the job again (a retry). */
+typedef void pl_client_job_fn(struct pl_client_job *j, void *arg);
+/* A job for method url with o (o->body sent like pl_client_do's).  Free with _release. */
+struct pl_client_job *pl_client_job_new(const char *method, const char *url,
+                                        const struct pl_client_opts *o);
+/* Hands j to the loop, to start after delay_ms; done(j, arg) runs once it is over.  Thread-safe. */
+void pl_client_job_start(struct pl_client_job *j, long delay_ms, pl_client_job_fn *done,
+                         void *arg);
+/*
+ * The outcome of a finished job, as pl_client_do's (body and content type copied into a; json is
+ * left NULL): PL_OK with *out filled whatever the HTTP status, or PL_ERR with err (503, 504, 502).
+ * With a NULL, only the status (or the error's status, unlogged) for a quick verdict.
+ */
+int pl_client_job_result(const struct pl_client_job *j, struct pl_arena *a,
+                         struct pl_client_resp *out, struct pl_err *err);
+/* Gives back the creator's reference; the job is freed once the loop is done with it too. */
+void pl_client_job_release(struct pl_client_job *j);
+/* Ends the loop thread: jobs still running end as 503.  main() only, after the server stopped. */
+void pl_client_async_shutdown(void);
 
 /*
  * Streamed calls, for bodies too big to hold whole (media).  The request body is pushed piece by

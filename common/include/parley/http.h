@@ -2,7 +2,7 @@
  * http.h - the HTTP server every Parley binary runs, over libmicrohttpd.
  *
  * MHD runs an epoll thread pool; a pool thread runs one request from start to finish, blocking calls
- * included.  The server owns routing (404, 405 with Allow, OPTIONS), body limits (413 before
+ * included, unless its handler defers the reply (pl_req_defer).  The server owns routing (404, 405 with Allow, OPTIONS), body limits (413 before
  * buffering), JSON parsing (400 on bad JSON or UTF-8, 415 on a non-JSON content type), the service
  * token check, X-Request-Id, the access log, request metrics, and the built-in /healthz, /readyz and
  * /metrics.  A handler sees a request whose body, when its route takes one, is a parsed JSON value.
@@ -160,6 +160,23 @@ typedef int pl_chunk_fn(struct pl_req *req, void *arg, const char *data, size_t 
 typedef enum MHD_Result pl_end_fn(struct pl_req *req, void *arg);
 enum MHD_Result pl_req_stream(struct pl_req *req, size_t max, pl_chunk_fn *chunk, pl_end_fn *end,
                               void *arg);
+
+/*
+ * Deferred replies: a handler whose answer comes from work done elsewhere (an upstream call on
+ * an event loop) parks its request instead of a pool thread.  It calls pl_req_defer(), hands the
+ * returned wake to the work, and returns MHD_YES without replying; the connection sleeps
+ * (MHD_suspend_connection) until the work calls pl_wake_fire() from any thread, exactly once.
+ * Then fn(req, arg, false) runs on a pool thread, with the request id set for logging, and must
+ * reply (or defer again).  When the server drains past its deadline, waiting requests are woken
+ * without the work: fn then runs with abandoned true and should answer 503.  A request whose
+ * connection closes while it waits never runs fn; free what the work shares with it through
+ * pl_arena_defer(), and let the work own what it still uses after the request is gone.
+ * pl_wake_fire() after the request is over is harmless; it also releases the waker's reference.
+ */
+struct pl_wake;
+typedef enum MHD_Result pl_resume_fn(struct pl_req *req, void *arg, bool abandoned);
+struct pl_wake *pl_req_defer(struct pl_req *req, pl_resume_fn *fn, void *arg);
+void pl_wake_fire(struct pl_wake *w);
 
 /*
  * Push streams: an endless response (Server-Sent Events) fed by any thread.  A push stream is a
