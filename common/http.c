@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <sched.h>
@@ -1011,6 +1012,11 @@ acceptor_main(void *arg)
         int fd = accept4(srv->listen_fd, (struct sockaddr *)&addr, &len, SOCK_CLOEXEC);
 
         if (fd >= 0) {
+            int one = 1;
+
+            /* Replies can leave in more than one write (a resumed connection, a stream); without
+             * this, Nagle holds the later part until the client's delayed ACK, tens of ms. */
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
             MHD_add_connection(srv->daemon, fd, (struct sockaddr *)&addr, len); /* closes on error */
             continue;
         }
