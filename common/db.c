@@ -36,9 +36,6 @@ struct thread_conn {
 };
 
 static _Thread_local struct thread_conn tconn;
-static _Thread_local bool outbox_pending; /* this thread's open transaction wrote outbox rows */
-static _Atomic(pl_db_outbox_hook *) outbox_hook;
-static _Atomic(void *) outbox_hook_arg;
 static atomic_long open_count;
 static pthread_key_t exit_key; /* its destructor closes a thread's connection when it exits */
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
@@ -253,52 +250,19 @@ ensure_prepared(PGconn *c, const struct pl_stmt *st)
     return ok;
 }
 
-void
-pl_db_on_outbox_commit(pl_db_outbox_hook *fn, void *arg)
-{
-    atomic_store(&outbox_hook_arg, arg);
-    atomic_store(&outbox_hook, fn);
-}
-
-static void
-outbox_committed(void)
-{
-    pl_db_outbox_hook *fn = atomic_load(&outbox_hook);
-
-    outbox_pending = false;
-    if (fn != NULL)
-        fn(atomic_load(&outbox_hook_arg));
-}
-
-/* After st ran: its outbox rows are visible now (autocommit) or at this thread's COMMIT. */
-static void
-note_outbox_write(PGconn *c, const struct pl_stmt *st)
-{
-    if (strstr(st->sql, "outbox") == NULL)
-        return;
-    if (PQtransactionStatus(c) == PQTRANS_IDLE)
-        outbox_committed();
-    else
-        outbox_pending = true;
-}
-
 int
 pl_db_query(PGconn *c, const struct pl_stmt *st, const char *const *params, PGresult **res,
             struct pl_err *err)
 {
     ExecStatusType status;
 
-    if (outbox_pending && PQtransactionStatus(c) == PQTRANS_IDLE)
-        outbox_committed(); /* the transaction ended outside pl_db_exec_simple */
     if (ensure_prepared(c, st))
         *res = PQexecPrepared(c, st->name, st->nparams, params, NULL, NULL, 0);
     else
         *res = PQexecParams(c, st->sql, st->nparams, NULL, params, NULL, NULL, 0);
     status = PQresultStatus(*res);
-    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
-        note_outbox_write(c, st);
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)
         return PQntuples(*res) > 0 ? PL_DB_ROW : PL_DB_NONE;
-    }
     {
         int rc = pl_db_fail(*res, c, st->name, err);
 
@@ -330,12 +294,6 @@ pl_db_exec_simple(PGconn *c, const char *sql, struct pl_err *err)
     if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
         rc = pl_db_fail(res, c, sql, err) == PL_DB_RETRY ? PL_RETRY : PL_ERR;
     PQclear(res);
-    if (outbox_pending && PQtransactionStatus(c) == PQTRANS_IDLE) {
-        if (strcmp(sql, "ROLLBACK") == 0 || (rc != PL_OK && strcmp(sql, "COMMIT") == 0))
-            outbox_pending = false;
-        else
-            outbox_committed(); /* committed, or ended some other way: a spare wake is harmless */
-    }
     return rc;
 }
 

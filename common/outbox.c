@@ -12,14 +12,7 @@
  *
  * Rows for one key are written in key order (each writer holds the resource's row lock while it
  * inserts its outbox row), so publishing in id order keeps every key, and so every partition, in
- * commit order.
- *
- * Waking: a commit that wrote outbox rows through pl_db_query wakes this process's relay at once
- * (pl_db_on_outbox_commit).  A relay that is not the leader passes the wake on with one NOTIFY
- * parley_outbox, which the leader LISTENs for; many local commits between two of its turns make
- * one NOTIFY.  Writers never NOTIFY themselves: PostgreSQL lets only one notifying transaction
- * commit at a time, which would serialise every write of every service.  Rows written any other
- * way are found by the leader's poll within a second.
+ * commit order.  The relay wakes on NOTIFY parley_outbox, fired by a statement trigger at commit.
  */
 #include "parley/outbox.h"
 
@@ -54,7 +47,6 @@ struct pl_outbox {
     pthread_t thread;
     int wake_fd;
     atomic_bool stop;
-    atomic_bool local_writes; /* this process committed outbox rows since the relay last looked */
     atomic_int outstanding;
     atomic_ullong produce_errors;
     atomic_ullong published;
@@ -289,28 +281,6 @@ purge_sent(struct pl_outbox *ob)
     PQclear(PQexec(ob->conn, "DELETE FROM outbox WHERE sent_at < now() - interval '1 hour'"));
 }
 
-/* A commit of this process wrote outbox rows (runs on the writing thread). */
-static void
-on_local_commit(void *arg)
-{
-    struct pl_outbox *ob = arg;
-    uint64_t one = 1;
-
-    if (atomic_exchange(&ob->local_writes, true))
-        return; /* the relay has a wake pending already */
-    if (write(ob->wake_fd, &one, sizeof(one)) < 0)
-        pl_log_warn("could not wake the outbox relay");
-}
-
-/* Not the leader: tell the leader, wherever it runs, that rows of this process are waiting. */
-static void
-forward_local_writes(struct pl_outbox *ob)
-{
-    if (ob->conn == NULL || !atomic_exchange(&ob->local_writes, false))
-        return;
-    PQclear(PQexec(ob->conn, "NOTIFY parley_outbox"));
-}
-
 /* Sleeps until a NOTIFY, a wake-up, or timeout_ms. */
 static void
 relay_wait(struct pl_outbox *ob, int timeout_ms)
@@ -368,11 +338,9 @@ relay_main(void *arg)
         int n;
 
         if (!relay_lead(ob)) {
-            forward_local_writes(ob);
             relay_wait(ob, 2000);
             continue;
         }
-        atomic_store(&ob->local_writes, false);
         n = publish_batch(ob);
         if (n == BATCH)
             continue;
@@ -436,7 +404,6 @@ pl_outbox_start(struct pl_db *db, const char *brokers, struct pl_err *err)
         return NULL;
     }
     pl_metrics_register(outbox_metrics, ob);
-    pl_db_on_outbox_commit(on_local_commit, ob);
     return ob;
 }
 
@@ -447,7 +414,6 @@ pl_outbox_stop(struct pl_outbox *ob, int flush_ms)
 
     if (ob == NULL)
         return;
-    pl_db_on_outbox_commit(NULL, NULL); /* writers have stopped by now (services stop it last) */
     pl_metrics_unregister(outbox_metrics, ob);
     atomic_store(&ob->stop, true);
     if (write(ob->wake_fd, &one, sizeof(one)) < 0)

@@ -17,12 +17,7 @@ enum pl_db_rc { PL_DB_FAIL = -2, PL_DB_RETRY = -1, PL_DB_NONE = 0, PL_DB_ROW = 1
 
 #define PL_TX_TRIES 5
 
-/*
- * A statement prepared lazily, once per connection.  Define as static const; name must be unique.
- * A statement whose SQL mentions "outbox" (outbox_add(), or a comment naming the trigger that
- * writes outbox rows for it) wakes the outbox relay once its rows are committed; see
- * pl_db_on_outbox_commit.
- */
+/* A statement prepared lazily, once per connection.  Define as static const; name must be unique. */
 struct pl_stmt {
     const char *name;
     const char *sql;
@@ -83,14 +78,6 @@ int pl_db_exec_simple(PGconn *c, const char *sql, struct pl_err *err);
 int pl_db_fail(const PGresult *res, const PGconn *c, const char *what, struct pl_err *err);
 /* The pure SQLSTATE part of pl_db_fail: fills err, returns PL_DB_RETRY or PL_DB_FAIL. */
 int pl_db_sqlstate_map(const char *sqlstate, struct pl_err *err);
-
-/*
- * fn(arg) runs (on the writing thread, so it must be quick) after every commit that wrote outbox
- * rows through pl_db_query; NULL removes it.  The outbox relay installs it to wake at once instead
- * of being told by a NOTIFY per commit (PostgreSQL serialises committing transactions that notify).
- */
-typedef void pl_db_outbox_hook(void *arg);
-void pl_db_on_outbox_commit(pl_db_outbox_hook *fn, void *arg);
 
 typedef int pl_tx_fn(PGconn *db, void *arg, struct pl_err *err);
 /* BEGIN; fn; COMMIT.  On PL_DB_RETRY rolls back and reruns fn, at most PL_TX_TRIES times. */
