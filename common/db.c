@@ -73,6 +73,27 @@ pl_db_free(struct pl_db *db)
     free(db);
 }
 
+/*
+ * The connection's "options": those conninfo gives (a search_path, say), then our statement
+ * timeout.  The options parameter replaces conninfo's, so they are carried over here.
+ */
+static void
+with_statement_timeout(const char *conninfo, char *out, size_t size)
+{
+    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+    const char *given = "";
+
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+        if (strcmp(o->keyword, "options") == 0 && o->val != NULL)
+            given = o->val;
+    if ((size_t)snprintf(out, size, "%s%s-c statement_timeout=" STATEMENT_TIMEOUT, given,
+                         given[0] != '\0' ? " " : "") >= size) {
+        pl_log_warn("database options longer than %zu bytes ignored", size);
+        snprintf(out, size, "-c statement_timeout=" STATEMENT_TIMEOUT);
+    }
+    PQconninfoFree(opts);
+}
+
 /* Opens a connection with a bounded connect time; returns NULL (logged) on failure. */
 static PGconn *
 connect_db(const char *conninfo)
@@ -84,9 +105,12 @@ connect_db(const char *conninfo)
      */
     static const char *const keys[] = { "dbname", "connect_timeout", "fallback_application_name",
                                          "options", NULL };
-    const char *vals[] = { conninfo, "5", program_invocation_short_name,
-                           "-c statement_timeout=" STATEMENT_TIMEOUT, NULL };
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    char options[1024];
+    const char *vals[] = { conninfo, "5", program_invocation_short_name, options, NULL };
+    PGconn *c;
+
+    with_statement_timeout(conninfo, options, sizeof(options));
+    c = PQconnectdbParams(keys, vals, 1);
 
     if (PQstatus(c) != CONNECTION_OK) {
         pl_log_detail(PL_LOG_ERROR, PQerrorMessage(c), "could not connect to the database");

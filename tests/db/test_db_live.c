@@ -146,6 +146,49 @@ test_killed_connection_is_replaced(void **state)
     PQclear(res);
 }
 
+/* Options given in the connection string (a search_path) are kept beside the statement timeout. */
+static void *
+show_settings(void *arg)
+{
+    struct pl_db *own = arg;
+    struct pl_err err = PL_ERR_INIT;
+    PGconn *c = pl_db_conn(own, &err);
+    char *out = NULL;
+
+    if (c != NULL) {
+        PGresult *res = PQexec(c, "SELECT current_setting('search_path') || '|' || "
+                                  "current_setting('statement_timeout')");
+
+        if (PQresultStatus(res) == PGRES_TUPLES_OK)
+            out = strdup(PQgetvalue(res, 0, 0));
+        PQclear(res);
+    }
+    pl_db_thread_close();
+    return out;
+}
+
+static void
+test_connection_string_options_are_kept(void **state)
+{
+    const char *url = getenv("PARLEY_TEST_DATABASE_URL");
+    char with_options[512];
+    struct pl_db *own;
+    pthread_t t;
+    char *got = NULL;
+
+    (void)state;
+    snprintf(with_options, sizeof(with_options), "%s%soptions=-c%%20search_path%%3Dparley_t%%2Cpublic",
+             url ? url : "postgresql://parley:parley@127.0.0.1:55432/parley_gateway",
+             url && strchr(url, '?') ? "&" : "?");
+    own = pl_db_new(with_options);
+    assert_int_equal(pthread_create(&t, NULL, show_settings, own), 0); /* its own connection */
+    assert_int_equal(pthread_join(t, (void **)&got), 0);
+    assert_non_null(got);
+    assert_string_equal(got, "parley_t,public|5s");
+    free(got);
+    pl_db_free(own);
+}
+
 static int
 setup(void **state)
 {
@@ -190,6 +233,7 @@ main(void)
         cmocka_unit_test(test_unique_violation_is_409),
         cmocka_unit_test(test_runaway_statement_is_504),
         cmocka_unit_test(test_killed_connection_is_replaced),
+        cmocka_unit_test(test_connection_string_options_are_kept),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
