@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parley/arena.h"
 #include "parley/err.h"
 
 static void
@@ -84,4 +85,42 @@ pl_buf_cleanup(struct pl_buf *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+}
+
+void
+pl_buf_array_elem(struct pl_buf *b, const char *v)
+{
+    if (b->len > 1)
+        pl_buf_puts(b, ",");
+    if (v == NULL) {
+        pl_buf_puts(b, "NULL");
+        return;
+    }
+    pl_buf_puts(b, "\"");
+    while (*v != '\0') {
+        size_t run = strcspn(v, "\"\\"); /* copied in spans: elements can be kilobytes */
+
+        pl_buf_append(b, v, run);
+        v += run;
+        if (*v != '\0') {
+            pl_buf_append(b, "\\", 1);
+            pl_buf_append(b, v++, 1);
+        }
+    }
+    pl_buf_puts(b, "\"");
+}
+
+const char *
+pl_buf_array_literal(struct pl_arena *a, const char *const *v, int n)
+{
+    struct pl_buf b = PL_BUF_INIT;
+    const char *lit;
+
+    pl_buf_puts(&b, "{");
+    for (int i = 0; i < n; i++)
+        pl_buf_array_elem(&b, v[i]);
+    pl_buf_puts(&b, "}");
+    lit = pl_arena_strndup(a, b.data, b.len);
+    pl_buf_cleanup(&b);
+    return lit;
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "parley/arena.h"
+#include "parley/buf.h"
 #include "parley/db.h"
 #include "parley/err.h"
 #include "parley/log.h"
@@ -135,7 +136,7 @@ conv_db_chat_find_or_create(PGconn *db, struct pl_arena *a, const char *channel,
     char id[PL_UUID_STRLEN + 1], event_id[PL_UUID_STRLEN + 1];
     const char *trace = pl_log_request_id();
     const char *params[] = { id, in->type, in->subject, in->metadata,
-                             conv_db_uuid_array(a, in->customers, in->ncustomers),
+                             pl_buf_array_literal(a, in->customers, in->ncustomers),
                              conv_db_new_ids(a, in->ncustomers),
                              conv_db_new_ids(a, in->ncustomers), event_id, trace ? trace : "",
                              channel, chat_id };

@@ -123,21 +123,6 @@ static const struct pl_stmt touch = {
 };
 
 const char *
-conv_db_uuid_array(struct pl_arena *a, const char *const *ids, int n)
-{
-    struct pl_buf b = PL_BUF_INIT;
-    const char *lit;
-
-    pl_buf_puts(&b, "{");
-    for (int i = 0; i < n; i++)
-        pl_buf_printf(&b, "%s%s", i > 0 ? "," : "", ids[i]);
-    pl_buf_puts(&b, "}");
-    lit = pl_arena_strdup(a, b.data);
-    pl_buf_cleanup(&b);
-    return lit;
-}
-
-const char *
 conv_db_new_ids(struct pl_arena *a, int n)
 {
     char **ids = pl_arena_alloc(a, sizeof(*ids) * (size_t)(n + 1));
@@ -146,7 +131,7 @@ conv_db_new_ids(struct pl_arena *a, int n)
         ids[i] = pl_arena_alloc(a, PL_UUID_STRLEN + 1);
         pl_uuid_v7(ids[i]);
     }
-    return conv_db_uuid_array(a, (const char *const *)ids, n);
+    return pl_buf_array_literal(a, (const char *const *)ids, n);
 }
 
 /* The pair key of a direct conversation (see conv_direct_key), or NULL for other types. */
@@ -168,7 +153,7 @@ conv_db_conversation_create(PGconn *db, struct pl_arena *a, const struct convers
     char id[PL_UUID_STRLEN + 1], event_id[PL_UUID_STRLEN + 1];
     const char *trace = pl_log_request_id(), *key = direct_key(a, in);
     const char *params[] = { id, in->type, in->subject, in->metadata, key,
-                             conv_db_uuid_array(a, in->customers, in->ncustomers),
+                             pl_buf_array_literal(a, in->customers, in->ncustomers),
                              conv_db_new_ids(a, in->ncustomers), conv_db_new_ids(a, in->ncustomers),
                              event_id,
                              trace ? trace : "" };

@@ -119,8 +119,6 @@ int conv_db_conversation_list(PGconn *db, struct pl_arena *a, const struct conve
 int conv_db_conversation_touch(PGconn *db, const char *id, const char *at, bool *found,
                                struct pl_err *err);
 
-/* "{a,b,c}": a uuid[] literal of ids[0..n), in the arena. */
-const char *conv_db_uuid_array(struct pl_arena *a, const char *const *ids, int n);
 /* n new UUIDv7 ids, increasing, as a uuid[] literal in the arena. */
 const char *conv_db_new_ids(struct pl_arena *a, int n);
 

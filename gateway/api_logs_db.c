@@ -63,29 +63,6 @@ static const struct pl_stmt telemetry = {
     0,
 };
 
-/* Appends one element of a PostgreSQL array literal: NULL, or a quoted, escaped string. */
-static void
-elem(struct pl_buf *b, const char *v)
-{
-    pl_buf_puts(b, b->len > 1 ? "," : "");
-    if (v == NULL) {
-        pl_buf_puts(b, "NULL");
-        return;
-    }
-    pl_buf_puts(b, "\"");
-    while (*v != '\0') {
-        size_t run = strcspn(v, "\"\\"); /* copied in spans: bodies are kilobytes */
-
-        pl_buf_append(b, v, run);
-        v += run;
-        if (*v != '\0') {
-            pl_buf_append(b, "\\", 1);
-            pl_buf_append(b, v++, 1);
-        }
-    }
-    pl_buf_puts(b, "\"");
-}
-
 int
 gw_db_log_insert(PGconn *db, struct gw_log_row *const *rows, int n, struct pl_err *err)
 {
@@ -104,11 +81,11 @@ gw_db_log_insert(PGconn *db, struct gw_log_row *const *rows, int n, struct pl_er
 
         snprintf(num[0], sizeof(num[0]), "%u", r->status);
         snprintf(num[1], sizeof(num[1]), "%.3f", r->duration_ms);
-        elem(&col[0], r->id), elem(&col[1], r->method), elem(&col[2], r->path);
-        elem(&col[3], r->route), elem(&col[4], num[0]), elem(&col[5], num[1]);
-        elem(&col[6], r->client_ip), elem(&col[7], r->api_key_id), elem(&col[8], r->request_id);
-        elem(&col[9], r->request_body), elem(&col[10], r->response_body);
-        elem(&col[11], r->created_at);
+        pl_buf_array_elem(&col[0], r->id), pl_buf_array_elem(&col[1], r->method), pl_buf_array_elem(&col[2], r->path);
+        pl_buf_array_elem(&col[3], r->route), pl_buf_array_elem(&col[4], num[0]), pl_buf_array_elem(&col[5], num[1]);
+        pl_buf_array_elem(&col[6], r->client_ip), pl_buf_array_elem(&col[7], r->api_key_id), pl_buf_array_elem(&col[8], r->request_id);
+        pl_buf_array_elem(&col[9], r->request_body), pl_buf_array_elem(&col[10], r->response_body);
+        pl_buf_array_elem(&col[11], r->created_at);
     }
     for (int c = 0; c < NCOLS; c++) {
         pl_buf_puts(&col[c], "}");

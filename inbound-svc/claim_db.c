@@ -55,22 +55,6 @@ static const struct pl_stmt release = {
     1,
 };
 
-/* The ids as a PostgreSQL array literal, in the arena.  They are UUIDs from the table. */
-static const char *
-id_array(struct pl_arena *a, const char *const *ids, int n)
-{
-    struct pl_buf b = PL_BUF_INIT;
-    const char *lit;
-
-    pl_buf_puts(&b, "{");
-    for (int i = 0; i < n; i++)
-        pl_buf_printf(&b, "%s%s", i > 0 ? "," : "", ids[i]);
-    pl_buf_puts(&b, "}");
-    lit = pl_arena_strndup(a, b.data, b.len);
-    pl_buf_cleanup(&b);
-    return lit;
-}
-
 int
 inb_db_webhook_claim_batch(PGconn *db, struct pl_arena *a, int max, struct webhook_row *rows,
                            int *n, struct pl_err *err)
@@ -107,7 +91,7 @@ by_ids(PGconn *db, struct pl_arena *a, const struct pl_stmt *st, const char *con
 
     if (n == 0)
         return PL_DB_NONE;
-    params[0] = id_array(a, ids, n);
+    params[0] = pl_buf_array_literal(a, ids, n);
     rc = pl_db_query(db, st, params, &res, err);
     PQclear(res);
     return rc;

@@ -80,30 +80,6 @@ static const struct pl_stmt exists = {
     1,
 };
 
-/* Appends v to the array literal in b (opened with '{'): quoted and escaped, or NULL. */
-static void
-array_elem(struct pl_buf *b, const char *v)
-{
-    if (b->len > 1)
-        pl_buf_puts(b, ",");
-    if (v == NULL) {
-        pl_buf_puts(b, "NULL");
-        return;
-    }
-    pl_buf_puts(b, "\"");
-    while (*v != '\0') {
-        size_t run = strcspn(v, "\"\\"); /* bodies are copied in spans, not byte by byte */
-
-        pl_buf_append(b, v, run);
-        v += run;
-        if (*v != '\0') {
-            pl_buf_append(b, "\\", 1);
-            pl_buf_append(b, v++, 1);
-        }
-    }
-    pl_buf_puts(b, "\"");
-}
-
 /* Marks stored[i] for every input whose id came back from the insert. */
 static void
 mark_stored(const PGresult *res, char (*ids)[PL_UUID_STRLEN + 1], int n, bool *stored)
@@ -133,12 +109,12 @@ inb_db_webhook_store_many(PGconn *db, const struct webhook_input *const *in, int
     }
     for (int i = 0; i < n; i++) { /* one array per column, in the order of the statement */
         pl_uuid_v7(ids[i]);
-        array_elem(&lit[0], ids[i]);
-        array_elem(&lit[1], in[i]->provider);
-        array_elem(&lit[2], in[i]->event_id);
-        array_elem(&lit[3], in[i]->body);
-        array_elem(&lit[4], in[i]->headers);
-        array_elem(&lit[5], in[i]->request_id);
+        pl_buf_array_elem(&lit[0], ids[i]);
+        pl_buf_array_elem(&lit[1], in[i]->provider);
+        pl_buf_array_elem(&lit[2], in[i]->event_id);
+        pl_buf_array_elem(&lit[3], in[i]->body);
+        pl_buf_array_elem(&lit[4], in[i]->headers);
+        pl_buf_array_elem(&lit[5], in[i]->request_id);
     }
     for (int f = 0; f < 6; f++) {
         pl_buf_puts(&lit[f], "}");

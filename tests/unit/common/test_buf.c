@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "parley/arena.h"
 #include "parley/buf.h"
 
 static void
@@ -194,11 +195,34 @@ test_urlencode_appends(void **state)
     pl_buf_cleanup(&b);
 }
 
+/* Array literal elements: quoted, with '"' and '\\' escaped, NULL bare, commas between. */
+static void
+test_array_elements(void **state)
+{
+    struct pl_buf b = PL_BUF_INIT;
+    struct pl_arena *a = pl_arena_new(256);
+    const char *ids[] = { "a", "b,c" };
+
+    (void)state;
+    pl_buf_puts(&b, "{");
+    pl_buf_array_elem(&b, "plain");
+    pl_buf_array_elem(&b, NULL);
+    pl_buf_array_elem(&b, "q\"uo\\te{}");
+    pl_buf_array_elem(&b, "");
+    pl_buf_puts(&b, "}");
+    assert_string_equal(b.data, "{\"plain\",NULL,\"q\\\"uo\\\\te{}\",\"\"}");
+    assert_string_equal(pl_buf_array_literal(a, ids, 2), "{\"a\",\"b,c\"}");
+    assert_string_equal(pl_buf_array_literal(a, ids, 0), "{}");
+    pl_buf_cleanup(&b);
+    pl_arena_free(a);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_and_puts),
+        cmocka_unit_test(test_array_elements),
         cmocka_unit_test(test_append_grows),
         cmocka_unit_test(test_append_one_large_chunk),
         cmocka_unit_test(test_printf_formats_and_grows),
