@@ -17,9 +17,6 @@
  *
  * Each call passes media-svc's circuit breaker; a call the client abandons counts as a success.
  */
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +27,10 @@
 #include "parley/buf.h"
 #include "parley/client.h"
 #include "parley/err.h"
+#include "parley/signed_url.h"
 #include "parley/uuid.h"
 #include "svc.h"
 
-#define SIGNATURE_HEX 64               /* hex HMAC-SHA256 */
 #define CONTENT_BLOCK (32u * 1024u)    /* bytes MHD asks the content reader for at a time */
 #define LIMIT_FMT "file exceeds the limit of %zu bytes (%.1f MiB)"
 
@@ -227,46 +224,6 @@ gw_media_upload(struct pl_req *req)
 
 /* ---- content ---- */
 
-/* A decimal of 1..18 digits and nothing else, or -1. */
-static long long
-parse_expires(const char *s)
-{
-    long long v = 0;
-    size_t n = 0;
-
-    while (s[n] >= '0' && s[n] <= '9' && n < 18)
-        v = v * 10 + (s[n++] - '0');
-    return n > 0 && s[n] == '\0' ? v : -1;
-}
-
-/*
- * True when expires and signature sign this id (as media-svc signs its download URLs) and the
- * expiry has not passed.  The comparison takes the same time wherever the first difference is.
- */
-static bool
-signature_ok(const char *secret, const char *id, const char *expires, const char *signature)
-{
-    static const char digits[] = "0123456789abcdef";
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    char msg[128], want[2 * EVP_MAX_MD_SIZE + 1];
-    unsigned int len = 0;
-    long long exp = expires != NULL ? parse_expires(expires) : -1;
-    int n;
-
-    if (exp < (long long)time(NULL) || signature == NULL || strlen(signature) != SIGNATURE_HEX)
-        return false;
-    n = snprintf(msg, sizeof(msg), "%s.%lld", id, exp);
-    if (n < 0 || (size_t)n >= sizeof(msg))
-        return false; /* no media id is that long */
-    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, (size_t)n, mac,
-         &len);
-    for (unsigned int i = 0; i < len; i++) {
-        want[2 * i] = digits[mac[i] >> 4];
-        want[2 * i + 1] = digits[mac[i] & 15];
-    }
-    return len * 2 == SIGNATURE_HEX && CRYPTO_memcmp(want, signature, SIGNATURE_HEX) == 0;
-}
-
 /*
  * A valid unexpired signature, or else an API key of read scope.  False with the reply queued:
  * 403 for a signature that fails without a valid key, 401 with neither (SPEC 3 and 10).
@@ -280,7 +237,8 @@ content_allowed(struct pl_req *req, const char *id, struct gw_caller *caller,
     bool signed_url = exp != NULL || sig != NULL;
 
     caller->key_id[0] = '\0';
-    if (signed_url && signature_ok(cfg->media_url_secret, id, exp, sig))
+    if (signed_url &&
+        pl_signed_url_valid(cfg->media_url_secret, id, exp, sig, (long long)time(NULL)))
         return true;
     return gw_authorize_media(req, signed_url, caller, rc);
 }

@@ -16,8 +16,6 @@
  */
 #include <inttypes.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +30,7 @@
 #include "parley/err.h"
 #include "parley/json.h"
 #include "parley/log.h"
+#include "parley/signed_url.h"
 #include "parley/uuid.h"
 #include "sniff.h"
 #include "svc.h"
@@ -65,20 +64,6 @@ static enum MHD_Result
 reply_not_found(struct pl_req *req)
 {
     return pl_reply_error(req, 404, "Media not found", "no media with that id");
-}
-
-/* Hex HMAC-SHA256 of "{id}.{expires}" with the URL secret, into out[65]. */
-static void
-url_signature(const struct media_cfg *cfg, const char *id, long long expires, char *out)
-{
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    char msg[PL_UUID_STRLEN + 24];
-    int n = snprintf(msg, sizeof(msg), "%s.%lld", id, expires);
-
-    HMAC(EVP_sha256(), cfg->url_secret, (int)strlen(cfg->url_secret), (unsigned char *)msg,
-         (size_t)n, mac, &len);
-    media_hex(mac, len, out);
 }
 
 static void
@@ -286,7 +271,7 @@ media_download(struct pl_req *req)
     struct pl_err err = PL_ERR_INIT;
     const char *id = pl_req_param(req, "id"), *json = NULL, *url;
     long long expires = (long long)time(NULL) + cfg->url_ttl;
-    char sig[2 * EVP_MAX_MD_SIZE + 1];
+    char sig[PL_SIGNED_URL_HEX + 1];
     enum MHD_Result rc;
     json_t *out;
     PGconn *db;
@@ -301,7 +286,7 @@ media_download(struct pl_req *req)
         return reply_not_found(req);
     if (r != PL_DB_ROW)
         return pl_reply_err(req, &err);
-    url_signature(cfg, id, expires, sig);
+    pl_signed_url_sign(cfg->url_secret, id, expires, sig);
     url = pl_arena_printf(pl_req_arena(req), "%s/api/v1/media/%s/content?expires=%lld&signature=%s",
                           cfg->c.public_url, id, expires, sig);
     out = json_pack("{s:s, s:I}", "download_url", url, "expires_in_seconds",
@@ -345,9 +330,7 @@ static bool
 authorized(struct pl_req *req, const char *id, enum MHD_Result *rc)
 {
     const struct media_cfg *cfg = ((const struct svc_ctx *)pl_req_ctx(req))->cfg;
-    const char *exp = pl_req_query(req, "expires"), *sig = pl_req_query(req, "signature"), *end;
-    char want[2 * EVP_MAX_MD_SIZE + 1];
-    long long expires;
+    const char *exp = pl_req_query(req, "expires"), *sig = pl_req_query(req, "signature");
 
     if (secret_equal(pl_req_header(req, "X-Service-Token"), cfg->c.service_token))
         return true;
@@ -355,13 +338,8 @@ authorized(struct pl_req *req, const char *id, enum MHD_Result *rc)
         *rc = pl_reply_error(req, 401, "Unauthorized", "Valid authentication required.");
         return false;
     }
-    expires = exp != NULL ? parse_uint(exp, &end) : -1;
-    if (expires >= 0 && *end == '\0' && expires >= (long long)time(NULL) && sig != NULL &&
-        strlen(sig) == MEDIA_SHA256_HEX) {
-        url_signature(cfg, id, expires, want);
-        if (CRYPTO_memcmp(want, sig, MEDIA_SHA256_HEX) == 0)
-            return true;
-    }
+    if (pl_signed_url_valid(cfg->url_secret, id, exp, sig, (long long)time(NULL)))
+        return true;
     *rc = pl_reply_error(req, 403, "forbidden", "the download link is invalid or has expired");
     return false;
 }
