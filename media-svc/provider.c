@@ -17,13 +17,13 @@
  */
 #include <curl/curl.h>
 #include <string.h>
-#include <time.h>
 
 #include "parley/arena.h"
 #include "parley/buf.h"
 #include "parley/err.h"
 #include "parley/json.h"
 #include "parley/log.h"
+#include "parley/uuid.h"
 #include "provider.h"
 #include "svc.h"
 
@@ -51,15 +51,6 @@ struct download {
     bool not_file;   /* the answer is not a 200: its status decides, its body is dropped */
     bool sink_error; /* the sink refused a piece: err says why */
 };
-
-static long long
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Length of a base URL without trailing slashes, so "<base>/x" never has "//". */
 static int
@@ -118,7 +109,7 @@ answer_failed(const struct media_remote *r, enum media_answer ans, long status, 
 static int
 setup(struct media_remote *r, const char *url, bool bearer, const char *what, struct pl_err *err)
 {
-    long long left = r->deadline_ms - now_ms();
+    long long left = r->deadline_ms - pl_time_mono_us() / 1000;
 
     if (left <= 0)
         return timed_out(r, what, err);
@@ -246,7 +237,7 @@ media_remote_resolve(struct pl_arena *a, const struct media_cfg *cfg, const char
     memset(r, 0, sizeof(*r));
     r->cfg = cfg;
     r->provider = whatsapp ? "whatsapp" : "telegram";
-    r->deadline_ms = now_ms() + cfg->fetch_timeout_ms;
+    r->deadline_ms = pl_time_mono_us() / 1000 + cfg->fetch_timeout_ms;
     if ((r->h = curl_easy_init()) == NULL) {
         pl_err_set(err, 500, "internal", "could not create an HTTP client");
         return NULL;
