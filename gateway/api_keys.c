@@ -13,6 +13,7 @@
 #include "parley/db.h"
 #include "parley/err.h"
 #include "parley/json.h"
+#include "parley/log.h"
 #include "parley/uuid.h"
 #include "svc.h"
 
@@ -140,4 +141,41 @@ gw_api_keys_revoke(struct pl_req *req)
         return rc;
     r = gw_db_key_revoke(db, pl_req_arena(req), id, &json, &err);
     return pl_reply_row(req, r, 200, json, &err, "Not found", "no API key with that id");
+}
+
+/* Stores a key under name (scopes "read,write,admin"-style) and prints its secret once. */
+int
+gw_key_create_cli(struct pl_db *db, const char *name, const char *scopes)
+{
+    struct pl_err err = PL_ERR_INIT;
+    struct pl_arena *a = pl_arena_new(1024);
+    PGconn *c = pl_db_conn(db, &err);
+    char key[52], hash[65];
+    const char *json = NULL;
+    int rc = 1;
+
+    gw_key_generate(key);
+    gw_key_hash(key, hash);
+    if (c != NULL && gw_db_key_create(c, a, name, hash, scopes, &json, &err) == PL_DB_ROW) {
+        printf("%s\nkey: %s\n", json, key);
+        rc = 0;
+    } else {
+        fprintf(stderr, "could not create the API key: %s\n", err.msg);
+    }
+    pl_arena_free(a);
+    return rc;
+}
+
+/* The bootstrap key of PARLEY_BOOTSTRAP_API_KEY exists (as its hash) with every scope. */
+void
+gw_key_ensure_bootstrap(struct pl_db *db, const char *key)
+{
+    struct pl_err err = PL_ERR_INIT;
+    PGconn *c = pl_db_conn(db, &err);
+    char hash[65];
+
+    gw_key_hash(key, hash);
+    if (c == NULL || gw_db_key_ensure(c, "bootstrap", hash, &err) != PL_OK)
+        pl_fatal("could not store the bootstrap API key: %s", err.msg);
+    pl_db_thread_close();
 }

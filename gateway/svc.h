@@ -71,6 +71,7 @@ struct gw_caller {
 };
 
 extern const struct pl_route gw_routes[];
+extern const struct pl_cfg_var gw_vars[]; /* config.c */
 
 /*
  * Authenticates the request (X-API-Key or Authorization: Bearer), checks the scope the route
@@ -214,5 +215,9 @@ int gw_db_key_ensure(PGconn *db, const char *name, const char *hash, struct pl_e
 /* Key material: a new random key "pk_<hex>" and the hex SHA-256 of any key. */
 void gw_key_generate(char out[52]);
 void gw_key_hash(const char *key, char out[65]);
+/* gateway --create-api-key: stores a key under name with scopes, prints its secret once; exit code. */
+int gw_key_create_cli(struct pl_db *db, const char *name, const char *scopes);
+/* The bootstrap key (PARLEY_BOOTSTRAP_API_KEY) exists, as its hash, with every scope; fatal if not. */
+void gw_key_ensure_bootstrap(struct pl_db *db, const char *key);
 
 #endif
