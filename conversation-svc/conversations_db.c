@@ -122,6 +122,20 @@ static const struct pl_stmt touch = {
     2,
 };
 
+/* The newest time per conversation, applied at once; answers the conversations not found. */
+static const struct pl_stmt touch_many = {
+    "conv_touch_many",
+    "WITH v AS ("
+    " SELECT u.id, max(u.at) AS at FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at)"
+    " GROUP BY u.id),"
+    "up AS ("
+    " UPDATE conversations c SET last_message_at = v.at FROM v"
+    " WHERE c.id = v.id AND (c.last_message_at IS NULL OR c.last_message_at < v.at)"
+    " RETURNING c.id)"
+    "SELECT v.id FROM v WHERE NOT EXISTS (SELECT 1 FROM conversations c WHERE c.id = v.id)",
+    2,
+};
+
 const char *
 conv_db_new_ids(struct pl_arena *a, int n)
 {
@@ -264,4 +278,13 @@ conv_db_conversation_touch(PGconn *db, const char *id, const char *at, bool *fou
         *found = PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
     return rc;
+}
+
+int
+conv_db_conversations_touch(PGconn *db, const char *ids, const char *ats, PGresult **res,
+                            struct pl_err *err)
+{
+    const char *params[] = { ids, ats };
+
+    return pl_db_query(db, &touch_many, params, res, err);
 }

@@ -118,6 +118,12 @@ int conv_db_conversation_list(PGconn *db, struct pl_arena *a, const struct conve
 /* Consumer: raises last_message_at to at; *found says whether the conversation exists. */
 int conv_db_conversation_touch(PGconn *db, const char *id, const char *at, bool *found,
                                struct pl_err *err);
+/*
+ * The same for n (id, at) pairs in one statement, ids and ats as array literals.  The ids of
+ * unknown conversations come back in *res (one per row; caller clears it).
+ */
+int conv_db_conversations_touch(PGconn *db, const char *ids, const char *ats, PGresult **res,
+                                struct pl_err *err);
 
 /* n new UUIDv7 ids, increasing, as a uuid[] literal in the arena. */
 const char *conv_db_new_ids(struct pl_arena *a, int n);
