@@ -12,7 +12,8 @@
  *
  * Rows for one key are written in key order (each writer holds the resource's row lock while it
  * inserts its outbox row), so publishing in id order keeps every key, and so every partition, in
- * commit order.  The relay wakes on NOTIFY parley_outbox, fired by a statement trigger at commit.
+ * commit order.  The relay wakes on NOTIFY parley_outbox, fired by a statement trigger at commit;
+ * under load it lets a few milliseconds of events gather between batches.
  */
 #include "parley/outbox.h"
 
@@ -37,6 +38,7 @@
 #define BATCH 500
 #define RELAY_LOCK "5782446175927744335"
 #define PURGE_EVERY_US (60LL * 1000000)
+#define GATHER_US 5000
 
 enum { MSG_PENDING = 0, MSG_OK, MSG_FAILED };
 
@@ -281,25 +283,55 @@ purge_sent(struct pl_outbox *ob)
     PQclear(PQexec(ob->conn, "DELETE FROM outbox WHERE sent_at < now() - interval '1 hour'"));
 }
 
-/* Sleeps until a NOTIFY, a wake-up, or timeout_ms. */
+/* Takes the NOTIFYs libpq has read; true when there were any. */
+static bool
+relay_drain(struct pl_outbox *ob)
+{
+    PGnotify *note;
+    bool any = false;
+
+    if (ob->conn == NULL)
+        return false;
+    PQconsumeInput(ob->conn);
+    while ((note = PQnotifies(ob->conn)) != NULL) {
+        PQfreemem(note);
+        any = true;
+    }
+    return any;
+}
+
+/*
+ * Sleeps until a NOTIFY, a wake-up, or timeout_ms.  A NOTIFY that libpq read while the last batch
+ * ran (a commit after its SELECT) is already in hand: then it returns at once.
+ */
 static void
 relay_wait(struct pl_outbox *ob, int timeout_ms)
 {
     struct pollfd pfd[2] = { { ob->wake_fd, POLLIN, 0 }, { -1, POLLIN, 0 } };
-    PGnotify *note;
     uint64_t v;
 
     if (ob->conn != NULL)
         pfd[1].fd = PQsocket(ob->conn);
-    if (poll(pfd, 2, timeout_ms) > 0 && (pfd[0].revents & POLLIN))
+    if (!relay_drain(ob) && poll(pfd, 2, timeout_ms) > 0 && (pfd[0].revents & POLLIN))
         if (read(ob->wake_fd, &v, sizeof(v)) < 0)
             v = 0;
-    if (ob->conn != NULL) {
-        PQconsumeInput(ob->conn);
-        while ((note = PQnotifies(ob->conn)) != NULL)
-            PQfreemem(note);
-    }
+    (void)relay_drain(ob);
     rd_kafka_poll(ob->rk, 0);
+}
+
+/*
+ * After a batch, lets events gather until GATHER_US after it began (a stop cuts this short).
+ * Idle, the first event goes out at once; busy, each Kafka request and each mark-sent commit
+ * carries several events instead of one per writer's commit.
+ */
+static void
+relay_gather(struct pl_outbox *ob, int64_t began_us)
+{
+    int64_t left = began_us + GATHER_US - pl_time_mono_us();
+    struct pollfd pfd = { ob->wake_fd, POLLIN, 0 };
+
+    if (left > 0)
+        (void)poll(&pfd, 1, (int)((left + 999) / 1000));
 }
 
 /*
@@ -335,12 +367,14 @@ relay_main(void *arg)
     struct pl_outbox *ob = arg;
 
     while (!atomic_load(&ob->stop)) {
+        int64_t began;
         int n;
 
         if (!relay_lead(ob)) {
             relay_wait(ob, 2000);
             continue;
         }
+        began = pl_time_mono_us();
         n = publish_batch(ob);
         if (n == BATCH)
             continue;
@@ -352,6 +386,8 @@ relay_main(void *arg)
             continue;
         }
         purge_sent(ob);
+        if (n > 0)
+            relay_gather(ob, began);
         relay_wait(ob, 1000);
     }
     relay_disconnect(ob);
