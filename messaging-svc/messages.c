@@ -64,8 +64,8 @@ str_field(const json_t *body, const char *name)
 }
 
 /* Field table, then the vocabularies.  Returns the errors object, or NULL when valid. */
-static json_t *
-check_create(const json_t *body)
+json_t *
+msg_check_create(const json_t *body)
 {
     json_t *errors = NULL;
     const char *dir, *ct;
@@ -81,8 +81,8 @@ check_create(const json_t *body)
     return errors;
 }
 
-static void
-read_create(struct pl_req *req, const json_t *body, struct message_input *in)
+void
+msg_read_create(struct pl_arena *a, const json_t *body, struct message_input *in)
 {
     const json_t *meta = json_object_get(body, "metadata");
 
@@ -94,7 +94,7 @@ read_create(struct pl_req *req, const json_t *body, struct message_input *in)
     in->channel = str_field(body, "channel");
     in->media_id = str_field(body, "media_id");
     in->external_message_id = str_field(body, "external_message_id");
-    in->metadata = json_is_object(meta) ? pl_json_dump(pl_req_arena(req), meta) : NULL;
+    in->metadata = json_is_object(meta) ? pl_json_dump(a, meta) : NULL;
     in->status = msg_status_name(msg_status_initial(msg_direction_parse(in->direction)));
 }
 
@@ -170,7 +170,7 @@ msg_messages_create(struct pl_req *req)
     const struct svc_ctx *ctx = pl_req_ctx(req);
     struct pl_err err = PL_ERR_INIT;
     const json_t *body = pl_req_json(req);
-    json_t *errors = check_create(body);
+    json_t *errors = msg_check_create(body);
     const struct idem *idem = NULL;
     struct message_input in;
     struct idem key;
@@ -189,7 +189,7 @@ msg_messages_create(struct pl_req *req)
         return rc;
     if (idem != NULL && replayed(req, db, idem, &rc))
         return rc;
-    read_create(req, body, &in);
+    msg_read_create(pl_req_arena(req), body, &in);
     if (msg_participant_check(ctx, pl_req_arena(req), in.conversation_id, in.sender_customer_id,
                               &err) != PL_OK)
         return pl_reply_err(req, &err);

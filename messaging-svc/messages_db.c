@@ -334,6 +334,65 @@ msg_db_message_create(PGconn *db, struct pl_arena *a, const struct message_input
     return rc;
 }
 
+struct create_many {
+    struct pl_arena *a;
+    const struct message_input *in;
+    const char *const *traces;
+    int n;
+    const char **json;
+    unsigned *status;
+};
+
+/*
+ * The order the creates run in: by conversation, each conversation's messages as given.  Every
+ * batch then takes its conversations' counter locks in one global order, so two batches never
+ * wait for each other in a cycle.
+ */
+static int *
+lock_order(struct pl_arena *a, const struct message_input *in, int n)
+{
+    int *ord = pl_arena_alloc(a, sizeof(*ord) * (size_t)n);
+
+    for (int i = 0; i < n; i++) { /* insertion sort: stable, and n is small */
+        int j = i;
+
+        while (j > 0 && strcmp(in[ord[j - 1]].conversation_id, in[i].conversation_id) > 0) {
+            ord[j] = ord[j - 1];
+            j--;
+        }
+        ord[j] = i;
+    }
+    return ord;
+}
+
+static int
+create_many_fn(PGconn *db, void *arg, struct pl_err *err)
+{
+    struct create_many *t = arg;
+    const char *saved = pl_log_request_id();
+    int *ord = lock_order(t->a, t->in, t->n);
+    int rc = PL_DB_ROW;
+
+    for (int k = 0; k < t->n && rc >= 0; k++) {
+        int i = ord[k];
+
+        pl_log_set_request_id(t->traces[i]);
+        rc = create_once(db, t->a, &t->in[i], true, &t->json[i], &t->status[i], err);
+    }
+    pl_log_set_request_id(saved);
+    return rc < 0 ? rc : PL_DB_ROW;
+}
+
+int
+msg_db_message_create_many(PGconn *db, struct pl_arena *a, const struct message_input *in,
+                           const char *const *traces, int n, const char **json,
+                           unsigned *status, struct pl_err *err)
+{
+    struct create_many t = { a, in, traces, n, json, status };
+
+    return pl_tx_run(db, "message batch create", create_many_fn, &t, err);
+}
+
 void
 msg_db_idem_expire(PGconn *db)
 {

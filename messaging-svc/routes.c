@@ -5,6 +5,7 @@
 
 const struct pl_route msg_routes[] = {
     { "POST", "/api/messages", msg_messages_create, PL_ROUTE_JSON },
+    { "POST", "/api/messages/batch", msg_messages_create_batch, PL_ROUTE_JSON },
     { "GET", "/api/messages/{id}", msg_messages_get, 0 },
     { "PUT", "/api/messages/{id}", msg_messages_update, PL_ROUTE_JSON },
     { "GET", "/api/messages/{id}/history", msg_messages_history, 0 },

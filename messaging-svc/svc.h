@@ -21,6 +21,7 @@ struct msg_part_cache;
 #define MSG_PER_PAGE_DEFAULT 50
 #define MSG_BODY_MAX 65536
 #define MSG_IDEM_KEY_MAX 255
+#define MSG_BATCH_MAX 64 /* items of one POST /api/messages/batch */
 #define MSG_PARTICIPANT_TIMEOUT_MS 3000
 #define MSG_PARTICIPANT_TTL_US (30LL * 1000000)
 
@@ -79,6 +80,7 @@ struct message_row {
 extern const struct pl_route msg_routes[];
 
 enum MHD_Result msg_messages_create(struct pl_req *req);
+enum MHD_Result msg_messages_create_batch(struct pl_req *req);
 enum MHD_Result msg_messages_get(struct pl_req *req);
 enum MHD_Result msg_messages_update(struct pl_req *req);
 enum MHD_Result msg_messages_update_external(struct pl_req *req);
@@ -93,6 +95,11 @@ void msg_part_cache_free(struct msg_part_cache *c);
  * unless a positive answer younger than 30 s is cached.  Returns PL_OK, or PL_ERR with err: 422
  * on conversation_id or sender_customer_id, 503 when conversation-svc cannot answer.
  */
+/* The create body's field and vocabulary errors, or NULL when it is valid. */
+json_t *msg_check_create(const json_t *body);
+/* Reads a valid create body into in (strings borrowed from body, metadata dumped into a). */
+void msg_read_create(struct pl_arena *a, const json_t *body, struct message_input *in);
+
 int msg_participant_check(const struct svc_ctx *ctx, struct pl_arena *a,
                           const char *conversation_id, const char *customer_id,
                           struct pl_err *err);
@@ -114,6 +121,14 @@ int msg_db_idem_get(PGconn *db, struct pl_arena *a, const char *key, const char 
 int msg_db_message_create(PGconn *db, struct pl_arena *a, const struct message_input *in,
                           const struct idem *idem, const char **json, unsigned *status,
                           bool *replayed, struct pl_err *err);
+/*
+ * Creates n messages in one transaction, in[i] with the trace id traces[i] (NULL: none), each as
+ * msg_db_message_create without idem would; json[i] and status[i] receive each answer.  Any
+ * failure rolls back all of them and is returned (the caller then creates them one by one).
+ */
+int msg_db_message_create_many(PGconn *db, struct pl_arena *a, const struct message_input *in,
+                               const char *const *traces, int n, const char **json,
+                               unsigned *status, struct pl_err *err);
 /* Deletes expired idempotency keys (opportunistic; errors only logged). */
 void msg_db_idem_expire(PGconn *db);
 int msg_db_message_get(PGconn *db, struct pl_arena *a, const char *id, const char **json,
