@@ -45,9 +45,8 @@ inb_note(struct inb_run *r, enum inb_outcome o, const char *fmt, ...)
     va_end(ap);
 }
 
-/* What an HTTP status means for the item. */
-static enum inb_outcome
-classify(long status)
+enum inb_outcome
+inb_classify(long status)
 {
     if (status >= 200 && status < 300)
         return INB_OK;
@@ -69,7 +68,7 @@ inb_call(struct inb_run *r, const char *method, const char *url, json_t *body, c
         inb_note(r, INB_RETRY, "%s: %s", what, err.msg);
         return INB_RETRY;
     }
-    o = classify(out->status);
+    o = inb_classify(out->status);
     if (o != INB_OK && !quiet)
         inb_note(r, o, "%s: HTTP %ld: %.200s", what, out->status, out->body ? out->body : "");
     return o;
@@ -243,7 +242,7 @@ by_external(struct inb_run *r, const struct inb_item *it, json_t *body, const ch
         pl_log_warn("%s for message %.100s refused (HTTP 422); ignored", what,
                     it->external_message_id);
     else
-        inb_note(r, classify(resp.status), "%s: HTTP %ld: %.200s", what, resp.status,
+        inb_note(r, inb_classify(resp.status), "%s: HTTP %ld: %.200s", what, resp.status,
                  resp.body ? resp.body : "");
 }
 
@@ -252,9 +251,7 @@ static void
 deliver_message(struct inb_run *r, const struct inb_item *it)
 {
     const char *cust, *biz, *conv, *media_id = NULL;
-    const char *url = pl_arena_printf(r->a, "%s/api/messages", r->cfg->messaging_url);
     json_t *meta = pl_json_keep(r->a, json_deep_copy(it->metadata));
-    struct pl_client_resp resp;
     json_t *body;
 
     if (!parties(r, it, &cust, &biz, &conv) ||
@@ -272,9 +269,26 @@ deliver_message(struct inb_run *r, const struct inb_item *it)
     }
     if (media_id != NULL)
         json_object_set_new(body, "media_id", json_string(media_id));
-    if (inb_call(r, "POST", url, body, "message create", INB_CALL_TIMEOUT_MS, false, &resp) !=
+    if (r->pending != NULL)
+        inb_pending_add(r->pending, r, it, body);
+    else
+        inb_create_message(r, it, body);
+}
+
+void
+inb_create_message(struct inb_run *r, const struct inb_item *it, json_t *body)
+{
+    const char *url = pl_arena_printf(r->a, "%s/api/messages", r->cfg->messaging_url);
+    struct pl_client_resp resp;
+
+    if (inb_call(r, "POST", url, body, "message create", INB_CALL_TIMEOUT_MS, false, &resp) ==
         INB_OK)
-        return;
+        inb_echo_status(r, it);
+}
+
+void
+inb_echo_status(struct inb_run *r, const struct inb_item *it)
+{
     if (it->status != NULL) /* an echo: sent already, so never sent again */
         by_external(r, it, json_pack("{s:s}", "status", it->status), "echo status");
 }
@@ -309,13 +323,15 @@ deliver_migrate(struct inb_run *r, const struct inb_item *it)
         pl_log_warn("chat %s moved to %s, which has a conversation already; not merged",
                     it->chat_id, it->to_chat_id);
     else
-        inb_note(r, classify(resp.status), "group migration: HTTP %ld: %.200s", resp.status,
+        inb_note(r, inb_classify(resp.status), "group migration: HTTP %ld: %.200s", resp.status,
                  resp.body ? resp.body : "");
 }
 
 void
 inb_deliver(struct inb_run *r, const struct inb_item *it)
 {
+    if (it->kind != INB_ITEM_MESSAGE && it->kind != INB_ITEM_SKIP)
+        inb_pending_flush(r->pending); /* what came before it takes effect first */
     switch (it->kind) {
     case INB_ITEM_MESSAGE:
         deliver_message(r, it);

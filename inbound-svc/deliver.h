@@ -26,6 +26,8 @@ enum inb_outcome {
     INB_PERMANENT = 2, /* a service refused it: the row goes dead after the other items ran */
 };
 
+struct inb_pending;
+
 /* What one row's processing learned: the worst outcome and the first error text. */
 struct inb_run {
     struct pl_arena *a;
@@ -37,7 +39,13 @@ struct inb_run {
     char error[300];
     /* The last identities resolved: most deliveries repeat the same ones. */
     const char *biz_key, *biz_id, *conv_key, *conv_id;
+    /* Where message creates wait to go out together (pending.c), or NULL: each at once. */
+    struct inb_pending *pending;
+    const char *trace; /* the row's request id, which its messages' events carry */
 };
+
+/* What an HTTP status of a service means for an item. */
+enum inb_outcome inb_classify(long status);
 
 /* Records an item's outcome; the first error of the worst kind is kept. */
 void inb_note(struct inb_run *r, enum inb_outcome o, const char *fmt, ...)
@@ -57,8 +65,28 @@ enum inb_outcome inb_call(struct inb_run *r, const char *method, const char *url
 /* The id member of a 2xx answer, or NULL (noted as a retry). */
 const char *inb_answer_id(struct inb_run *r, const struct pl_client_resp *resp, const char *what);
 
-/* Runs one item (deliver.c).  Skipped items are logged. */
+/*
+ * Runs one item (deliver.c).  Skipped items are logged.  With r->pending, a message create may
+ * only be queued: its outcome reaches r when the queue is flushed.  Any other item flushes the
+ * queue first, so the items of a delivery still take effect in their order.
+ */
 void inb_deliver(struct inb_run *r, const struct inb_item *it);
+
+/* POST /api/messages with body (taken), then the sent status of an echo (deliver.c). */
+void inb_create_message(struct inb_run *r, const struct inb_item *it, json_t *body);
+/* After the message of echo it exists: its status moves to sent (deliver.c). */
+void inb_echo_status(struct inb_run *r, const struct inb_item *it);
+
+/*
+ * Message creates of several rows, sent to messaging-svc as one batch (pending.c): one request
+ * and one transaction instead of one each.  Belongs to one worker thread.
+ */
+struct inb_pending *inb_pending_new(struct pl_arena *a, const struct inb_cfg *cfg);
+/* Queues body (taken) for r's item it, which must stay valid until the flush; may flush. */
+void inb_pending_add(struct inb_pending *p, struct inb_run *r, const struct inb_item *it,
+                     json_t *body);
+/* Sends what is queued and gives each row its items' outcomes; NULL-safe. */
+void inb_pending_flush(struct inb_pending *p);
 
 /*
  * Media of a media message (media.c): when meta (the message's metadata, the caller's copy) has

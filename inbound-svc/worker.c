@@ -4,8 +4,10 @@
  *
  * Each worker claims up to CLAIM_BATCH due rows at a time (claim_db.c: FOR UPDATE SKIP LOCKED,
  * a lease), normalises each (whatsapp.h, telegram.h), runs every item through the services over
- * HTTP with the service token and the row's request id (deliver.c), and marks the batch's
- * finished rows done in one statement.  Repeat senders cost no customer upsert: their ids are
+ * HTTP with the service token and the row's request id (deliver.c), the claim's message creates
+ * together in batches (pending.c), and marks the finished rows done in one statement.  Workers
+ * run at a lower priority than the threads that answer the channels: under a burst the answers
+ * keep their pace, and processing catches up with the CPU left over.  Repeat senders cost no customer upsert: their ids are
  * cached for the process (idcache.h).  Every step is idempotent on the other side, so a row
  * retried after a failure or a crash creates nothing twice.  An item fails either
  * for now (transport, 5xx, 429, a status or edit whose message is not known yet: the row is
@@ -16,6 +18,9 @@
  * IDLE_POLL_MS for retries that came due and rows stored by other replicas.
  */
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +40,9 @@
 #include "whatsapp.h"
 
 #define IDLE_POLL_MS 500
-#define CLAIM_BATCH 8 /* rows per claim: one round trip and one commit for several */
+#define CLAIM_BATCH 32 /* rows per claim: one round trip and one commit for several */
 #define DB_RETRY_MS 1000
+#define WORKER_NICE 10
 
 struct inb_workers {
     const struct inb_cfg *cfg;
@@ -62,52 +68,63 @@ normalise(const struct inb_cfg *cfg, const struct webhook_row *row, struct inb_i
     return root;
 }
 
-/* Processes one claimed row: true when it is done, false when its failure was recorded. */
-static bool
-process(struct inb_workers *w, PGconn *db, struct pl_arena *a, const struct webhook_row *row)
-{
-    struct inb_run r = { .a = a, .cfg = w->cfg, .db = db, .ids = w->ids,
-                         .channel = row->provider };
-    struct inb_items items = INB_ITEMS_INIT;
-    struct pl_err err = PL_ERR_INIT;
-    json_t *root = normalise(w->cfg, row, &items);
+/* A claimed row while its claim runs: what its items learned, and what they borrow from. */
+struct row_run {
+    struct inb_run r;
+    struct inb_items items;
+    json_t *root;
+    bool started;
+};
 
-    if (root == NULL)
-        inb_note(&r, INB_PERMANENT, "stored body is not JSON");
-    for (size_t i = 0; i < items.n; i++)
-        inb_deliver(&r, &items.v[i]);
-    if (r.worst != INB_OK) {
-        pl_log_warn("webhook %s attempt %ld failed: %s", row->id, row->attempts, r.error);
-        if (inb_db_webhook_fail(db, row->id, r.worst == INB_PERMANENT, w->cfg->max_attempts,
-                                r.error, &err) < 0)
-            pl_log_error("could not record the failure of webhook %s: %s", row->id, err.msg);
+/* Runs the row's items; message creates may wait in pending for the rest of the claim. */
+static void
+start_row(struct inb_workers *w, PGconn *db, struct pl_arena *a, struct inb_pending *pending,
+          const struct webhook_row *row, struct row_run *rr)
+{
+    struct pl_err err = PL_ERR_INIT;
+
+    rr->r = (struct inb_run){ .a = a, .cfg = w->cfg, .db = db, .ids = w->ids,
+                              .channel = row->provider, .pending = pending,
+                              .trace = row->request_id[0] ? row->request_id : NULL };
+    rr->items = (struct inb_items)INB_ITEMS_INIT;
+    rr->started = true;
+    pl_log_set_request_id(rr->r.trace);
+    if (row->attempts > w->cfg->max_attempts) { /* its workers kept dying: a poison row */
+        inb_note(&rr->r, INB_PERMANENT, "claimed too often without finishing");
+        (void)inb_db_webhook_fail(db, row->id, true, w->cfg->max_attempts, rr->r.error, &err);
+        rr->started = false;
+    } else if ((rr->root = normalise(w->cfg, row, &rr->items)) == NULL) {
+        inb_note(&rr->r, INB_PERMANENT, "stored body is not JSON");
     }
-    inb_items_cleanup(&items);
-    json_decref(root);
-    return r.worst == INB_OK;
+    for (size_t i = 0; i < rr->items.n; i++)
+        inb_deliver(&rr->r, &rr->items.v[i]);
+    pl_log_set_request_id(NULL);
 }
 
-/* Runs one claimed row; true when it is done and waits to be marked so with its batch. */
+/* After the claim's creates went out: true when the row is done, else its failure is recorded. */
 static bool
-run_row(struct inb_workers *w, PGconn *db, struct pl_arena *a, const struct webhook_row *row)
+finish_row(struct inb_workers *w, PGconn *db, const struct webhook_row *row, struct row_run *rr)
 {
     struct pl_err err = PL_ERR_INIT;
-    bool done = false;
+    bool done = rr->started && rr->r.worst == INB_OK;
 
-    pl_log_set_request_id(row->request_id[0] ? row->request_id : NULL);
-    if (row->attempts > w->cfg->max_attempts) /* its workers kept dying: a poison row */
-        (void)inb_db_webhook_fail(db, row->id, true, w->cfg->max_attempts,
-                                  "claimed too often without finishing", &err);
-    else
-        done = process(w, db, a, row);
-    pl_log_set_request_id(NULL);
+    if (rr->started && !done) {
+        pl_log_set_request_id(rr->r.trace);
+        pl_log_warn("webhook %s attempt %ld failed: %s", row->id, row->attempts, rr->r.error);
+        if (inb_db_webhook_fail(db, row->id, rr->r.worst == INB_PERMANENT, w->cfg->max_attempts,
+                                rr->r.error, &err) < 0)
+            pl_log_error("could not record the failure of webhook %s: %s", row->id, err.msg);
+        pl_log_set_request_id(NULL);
+    }
+    inb_items_cleanup(&rr->items);
+    json_decref(rr->root);
     return done;
 }
 
 /*
- * Runs a claimed batch in order, then marks the rows done in one statement.  Rows not started
- * when the service stops, or once half the lease is spent (slow media fetches), are given back
- * at once rather than left to their lease.
+ * Runs a claimed batch in order, sends the message creates its rows queued, then marks the rows
+ * done in one statement.  Rows not started when the service stops, or once half the lease is
+ * spent (slow media fetches), are given back at once rather than left to their lease.
  */
 static void
 run_batch(struct inb_workers *w, PGconn *db, struct pl_arena *a, const struct webhook_row *rows,
@@ -115,14 +132,18 @@ run_batch(struct inb_workers *w, PGconn *db, struct pl_arena *a, const struct we
 {
     const char **done = pl_arena_alloc(a, sizeof(*done) * (size_t)n);
     const char **rest = pl_arena_alloc(a, sizeof(*rest) * (size_t)n);
+    struct row_run *runs = pl_arena_alloc(a, sizeof(*runs) * (size_t)n);
+    struct inb_pending *pending = inb_pending_new(a, w->cfg);
     int64_t until = pl_time_mono_us() + (int64_t)INB_LEASE_S * 500000;
     struct pl_err err = PL_ERR_INIT;
     int ndone = 0, i;
 
-    for (i = 0; i < n && !pl_waker_stopped(&w->waker) && pl_time_mono_us() < until; i++) {
-        if (run_row(w, db, a, &rows[i]))
-            done[ndone++] = rows[i].id;
-    }
+    for (i = 0; i < n && !pl_waker_stopped(&w->waker) && pl_time_mono_us() < until; i++)
+        start_row(w, db, a, pending, &rows[i], &runs[i]);
+    inb_pending_flush(pending);
+    for (int k = 0; k < i; k++)
+        if (finish_row(w, db, &rows[k], &runs[k]))
+            done[ndone++] = rows[k].id;
     if (inb_db_webhook_done_batch(db, a, done, ndone, &err) < 0)
         pl_log_error("could not mark %d webhooks done: %s", ndone, err.msg);
     for (int k = i; k < n; k++)
@@ -158,6 +179,9 @@ worker_main(void *arg)
 {
     struct inb_workers *w = arg;
 
+    /* Answering the channel comes first: under a burst, processing takes what CPU is left. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE) != 0)
+        pl_log_warn("could not lower the priority of a webhook worker");
     while (!pl_waker_stopped(&w->waker)) {
         if (!step(w))
             pl_waker_wait(&w->waker, IDLE_POLL_MS);

@@ -242,3 +242,38 @@ def test_telegram_bot_removed_from_a_group_blocks_nobody():
     assert inb.post_telegram(upd).status == 201
     inb.wait_row_status("telegram", f"{inb.TG_BOT_ID}:{upd['update_id']}", "done")
     assert inb.customer_by_identity("telegram", str(user_id)) is None
+
+
+# ----------------------------------------------------------------------------------------------- batching
+
+def test_message_then_its_edit_and_revoke_in_one_delivery_apply_in_order_at_once():
+    """The workers send message creates in batches; an edit or revoke after them must still find its message."""
+    wa_id, wamid = inb.new_wa_id(), f"wamid.{uuid.uuid4().hex}"
+    msg = {"from": wa_id, "id": wamid, "timestamp": "1700000000", "type": "text", "text": {"body": "first words"}}
+    edit = {"from": wa_id, "id": f"wamid.{uuid.uuid4().hex}", "timestamp": "1700000050", "type": "edit",
+            "edit": {"original_message_id": wamid, "message": {"type": "text", "text": {"body": "second words"}}}}
+    revoke = {"from": wa_id, "id": f"wamid.{uuid.uuid4().hex}", "timestamp": "1700000100", "type": "revoke",
+              "revoke": {"original_message_id": wamid}}
+    body = wa_delivery([msg, edit, revoke], contacts=[{"profile": {"name": "In Order"}, "wa_id": wa_id}])
+    assert inb.post_whatsapp(body).status == 201
+    row = inb.wait_row_status("whatsapp", inb.event_id(body), "done")
+    assert row["attempts"] == 1 and row["last_error"] is None, f"done at the first attempt: {row}"
+    m = inb.message_row("whatsapp", wamid)
+    assert m["body"] == "" and m["metadata"].get("deleted") is True, m
+    assert history(m["id"]) == [("first words", "second words"), ("second words", "")]
+
+
+def test_messages_of_many_deliveries_each_carry_their_delivery_trace_id():
+    """Creates of several rows go out in one batch; each message event keeps its own delivery's request id."""
+    consumer = ps.Consumer(("message.inbound.created",))
+    sent = []
+    for _ in range(12):
+        wa_id, wamid = inb.new_wa_id(), f"wamid.{uuid.uuid4().hex}"
+        rid = ps.new_request_id("batch")
+        assert inb.post_whatsapp(inb.wa_text_delivery([(wamid, "hi " + rid)], wa_id), request_id=rid).status == 201
+        sent.append((wamid, rid))
+    for wamid, rid in sent:
+        ev = consumer.wait_for("message.inbound.created",
+                               lambda e, w=wamid: e.env["payload"]["external_message_id"] == w)[0]
+        assert ev.env["trace_id"] == rid, ev
+        assert inb.message_row("whatsapp", wamid)["body"] == "hi " + rid
