@@ -11,21 +11,9 @@ import pytest
 
 import parley_sys as ps
 from parley_sys import uniq
-from test_messages import (IN_CREATED, MESSAGE_TOPICS, MESSAGING_URL, OUT_CREATED, assert_message,
-                           assert_msg_envelope, list_all_seqs, mpsql, msg_body, new_conversation,
+from test_messages import (IN_CREATED, MESSAGING_URL, OUT_CREATED, api, assert_message,  # noqa: F401
+                           assert_msg_envelope, kafka, list_all_seqs, mpsql, msg_body, new_conversation,
                            unknown_uuid7)
-
-
-@pytest.fixture
-def api():
-    return ps.Client(MESSAGING_URL)
-
-
-@pytest.fixture
-def kafka():
-    for topic in MESSAGE_TOPICS:
-        ps.topic_partitions(topic)
-    return lambda topics=MESSAGE_TOPICS: ps.Consumer(topics)
 
 
 def batch(api, items, expect=200):
