@@ -28,6 +28,7 @@ static const struct pl_cfg_var inb_vars[] = {
       0, true),
     V("PARLEY_INBOUND_MAX_ATTEMPTS", PL_CFG_INT, max_attempts, "5", 1, 1000, false),
     V("PARLEY_INBOUND_WORKERS", PL_CFG_INT, workers, "4", 1, 64, false),
+    V("PARLEY_INBOUND_RETENTION_DAYS", PL_CFG_INT, retention_days, "30", 8, 36500, false),
     V("PARLEY_INBOUND_STORE_THREADS", PL_CFG_INT, store_threads, "2", 1, 64, false),
     V("PARLEY_CUSTOMER_URL", PL_CFG_STR, customer_url, "http://127.0.0.1:8001", 0, 0, false),
     V("PARLEY_CONVERSATION_URL", PL_CFG_STR, conversation_url, "http://127.0.0.1:8002", 0, 0,

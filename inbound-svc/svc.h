@@ -35,6 +35,7 @@ struct inb_cfg {
     const char *telegram_bot_token;    /* PARLEY_TELEGRAM_BOT_TOKEN */
     long max_attempts;                 /* PARLEY_INBOUND_MAX_ATTEMPTS */
     long workers;                      /* PARLEY_INBOUND_WORKERS */
+    long retention_days;               /* PARLEY_INBOUND_RETENTION_DAYS */
     long store_threads;                /* PARLEY_INBOUND_STORE_THREADS: store batchers */
     const char *customer_url;          /* PARLEY_CUSTOMER_URL */
     const char *conversation_url;      /* PARLEY_CONVERSATION_URL */
@@ -92,6 +93,9 @@ enum MHD_Result inb_webhooks_replay(struct pl_req *req);
  * that cannot reach the database retry); stop joins them.  wake is thread-safe.
  */
 struct inb_workers *inb_workers_start(const struct inb_cfg *cfg, struct pl_db *db, int n);
+
+/* One retention pass (retention.c): finished rows older than days are deleted. */
+void inb_retention_run(PGconn *db, long days);
 void inb_workers_wake(struct inb_workers *w);
 void inb_workers_stop(struct inb_workers *w);
 

@@ -15,9 +15,11 @@
  * goes dead at once, after the other items ran).
  *
  * Workers sleep on a condition variable woken by each stored delivery, and poll every
- * IDLE_POLL_MS for retries that came due and rows stored by other replicas.
+ * IDLE_POLL_MS for retries that came due and rows stored by other replicas.  Once an hour (the
+ * first time 10 s after start) one of them runs the retention pass (retention.c).
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -43,6 +45,8 @@
 #define CLAIM_BATCH 32 /* rows per claim: one round trip and one commit for several */
 #define DB_RETRY_MS 1000
 #define WORKER_NICE 10
+#define RETENTION_FIRST_US (10LL * 1000000) /* the first pass, after start */
+#define RETENTION_EVERY_US (3600LL * 1000000)
 
 struct inb_workers {
     const struct inb_cfg *cfg;
@@ -51,6 +55,7 @@ struct inb_workers {
     pthread_t *threads;
     struct pl_waker waker;
     struct inb_idcache *ids; /* customer ids of repeat senders, shared by the workers */
+    atomic_llong retention_at; /* monotonic time of the next retention pass */
 };
 
 /* Normalises a row's body into items.  Returns the parsed root (caller decrefs) or NULL. */
@@ -174,6 +179,21 @@ step(struct inb_workers *w)
     return worked;
 }
 
+/* The worker that finds the retention pass due takes it (one worker per pass). */
+static void
+retention_turn(struct inb_workers *w)
+{
+    long long due = atomic_load(&w->retention_at), now = pl_time_mono_us();
+    struct pl_err err = PL_ERR_INIT;
+    PGconn *db;
+
+    if (now < due ||
+        !atomic_compare_exchange_strong(&w->retention_at, &due, now + RETENTION_EVERY_US))
+        return;
+    if ((db = pl_db_conn(w->db, &err)) != NULL)
+        inb_retention_run(db, w->cfg->retention_days);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -183,6 +203,7 @@ worker_main(void *arg)
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE) != 0)
         pl_log_warn("could not lower the priority of a webhook worker");
     while (!pl_waker_stopped(&w->waker)) {
+        retention_turn(w);
         if (!step(w))
             pl_waker_wait(&w->waker, IDLE_POLL_MS);
     }
@@ -202,6 +223,7 @@ inb_workers_start(const struct inb_cfg *cfg, struct pl_db *db, int n)
     PL_ASSERT(w->threads != NULL);
     pl_waker_init(&w->waker, (unsigned)n);
     w->ids = inb_idcache_new(INB_IDCACHE_TTL_MS);
+    atomic_init(&w->retention_at, pl_time_mono_us() + RETENTION_FIRST_US);
     for (int i = 0; i < n; i++) {
         if (pthread_create(&w->threads[i], NULL, worker_main, w) != 0)
             pl_fatal("could not start webhook worker %d", i);
