@@ -5,7 +5,9 @@
  * than GW_KEY_CACHE_US is read again from the database, so a revoked key stops working within
  * seconds while a busy key costs one query per period.  Unknown keys are cached too, so a flood
  * of bad keys does not become a flood of queries.  Each entry carries the token bucket of its
- * key (PARLEY_RATE_LIMIT_RPS refill, PARLEY_RATE_LIMIT_BURST capacity).
+ * key (PARLEY_RATE_LIMIT_RPS refill, PARLEY_RATE_LIMIT_BURST capacity).  A download through a
+ * signed media link has no key: it takes a token from its client address's bucket (same rate and
+ * burst) in a table of their own, so a leaked link cannot be fetched without limit.
  */
 #include <math.h>
 #include <pthread.h>
@@ -37,6 +39,7 @@ struct gw_keys {
     pthread_mutex_t lock;
     double rps, burst;
     struct entry slot[SLOTS];
+    struct entry client[SLOTS]; /* signed-link downloads, by client address */
 };
 
 struct gw_keys *
@@ -75,11 +78,17 @@ presented_key(const struct pl_req *req)
 }
 
 static struct entry *
-slot_for(struct gw_keys *k, const char *hash)
+slot_in(struct entry *table, const char *hash)
 {
-    return &k->slot[strtoul((char[9]){ hash[0], hash[1], hash[2], hash[3], hash[4], hash[5],
+    return &table[strtoul((char[9]){ hash[0], hash[1], hash[2], hash[3], hash[4], hash[5],
                                        hash[6], hash[7], 0 },
                             NULL, 16) % SLOTS];
+}
+
+static struct entry *
+slot_for(struct gw_keys *k, const char *hash)
+{
+    return slot_in(k->slot, hash);
 }
 
 /* Refreshes e from the database when stale (lock held).  Returns false on database trouble. */
@@ -226,4 +235,33 @@ gw_authorize_media(struct pl_req *req, bool bad_signature, struct gw_caller *cal
                    enum MHD_Result *rc)
 {
     return authorize(req, GW_READ, caller, rc, bad_signature);
+}
+
+bool
+gw_limit_signed(struct pl_req *req, enum MHD_Result *rc)
+{
+    struct gw_keys *k = ((const struct svc_ctx *)pl_req_ctx(req))->keys;
+    long long now = pl_time_mono_us();
+    char ip[64], hash[65], v[24];
+    double wait, left = 0;
+    struct entry *e;
+
+    gw_key_hash(pl_arena_printf(pl_req_arena(req), "signed-link client %s",
+                                pl_req_client_ip(req, ip)), hash);
+    pthread_mutex_lock(&k->lock);
+    e = slot_in(k->client, hash);
+    if (strcmp(e->hash, hash) != 0) { /* another client takes the slot: a new bucket */
+        memset(e, 0, sizeof(*e));
+        snprintf(e->hash, sizeof(e->hash), "%s", hash);
+        e->refilled_us = now;
+        e->tokens = -1;
+    }
+    wait = take_token(k, e, now, &left);
+    pthread_mutex_unlock(&k->lock);
+    rate_headers(req, k, left);
+    if (wait <= 0)
+        return true;
+    snprintf(v, sizeof(v), "%.0f", ceil(wait));
+    pl_req_reply_header(req, "Retry-After", v);
+    return deny(req, rc, 429, "Too Many Requests", "rate limit of this client exceeded");
 }

@@ -225,8 +225,9 @@ gw_media_upload(struct pl_req *req)
 /* ---- content ---- */
 
 /*
- * A valid unexpired signature, or else an API key of read scope.  False with the reply queued:
- * 403 for a signature that fails without a valid key, 401 with neither (SPEC 3 and 10).
+ * A valid unexpired signature (within its client's rate limit), or else an API key of read scope.
+ * False with the reply queued: 403 for a signature that fails without a valid key, 401 with
+ * neither (SPEC 3 and 10), 429 over the rate limit.
  */
 static bool
 content_allowed(struct pl_req *req, const char *id, struct gw_caller *caller,
@@ -239,7 +240,7 @@ content_allowed(struct pl_req *req, const char *id, struct gw_caller *caller,
     caller->key_id[0] = '\0';
     if (signed_url &&
         pl_signed_url_valid(cfg->media_url_secret, id, exp, sig, (long long)time(NULL)))
-        return true;
+        return gw_limit_signed(req, rc);
     return gw_authorize_media(req, signed_url, caller, rc);
 }
 

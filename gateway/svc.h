@@ -163,6 +163,11 @@ enum MHD_Result gw_media_content(struct pl_req *req);
  */
 bool gw_authorize_media(struct pl_req *req, bool bad_signature, struct gw_caller *caller,
                         enum MHD_Result *rc);
+/*
+ * A download through a valid signed link: takes a token from the client address's bucket (the
+ * key rate and burst) and sets the RateLimit headers.  False with a 429 queued when none is left.
+ */
+bool gw_limit_signed(struct pl_req *req, enum MHD_Result *rc);
 
 /* Proxy helpers (proxy.c): "Name: value" of a header the caller sent (arena), or NULL; and a
  * 10-50 ms pause before a retry, different per thread and call. */

@@ -222,6 +222,25 @@ def test_content_needs_key_or_valid_signature(stored):
     assert r.status == 200 and r.body == data, r
 
 
+def test_signed_link_downloads_are_rate_limited_per_client(stored):
+    """A signed link carries no key, so its downloads take tokens from the client's own bucket."""
+    m, data = stored
+    g = Gateway(PARLEY_RATE_LIMIT_RPS="1", PARLEY_RATE_LIMIT_BURST="3",
+                PARLEY_MEDIA_URL_SECRET=os.environ.get("PARLEY_MEDIA_URL_SECRET", "dev-media-url-secret"))
+    try:
+        answers = [content(m["id"], signed_query(m["id"]), key=None, base=g.url) for _ in range(4)]
+        assert [r.status for r in answers] == [200, 200, 200, 429], answers
+        assert answers[0].body == data and answers[0].header("RateLimit-Remaining") == "2", answers[0]
+        limited = answers[3]
+        assert_error(limited, 429, "Too Many Requests")
+        assert int(limited.header("Retry-After")) >= 1 and limited.header("RateLimit-Limit") == "1"
+        assert content(m["id"], key=API_KEY, base=g.url).status == 200, "the API key has a bucket of its own"
+        time.sleep(1.2)
+        assert content(m["id"], signed_query(m["id"]), key=None, base=g.url).status == 200
+    finally:
+        g.stop()
+
+
 def test_scopes():
     reader, writer = make_key(["read"]), make_key(["write"])
     m = upload_ok(png(2, 2, uuid.uuid4().bytes), key=writer["key"])
