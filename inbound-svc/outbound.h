@@ -29,6 +29,8 @@ struct inb_outbound;
 #define OUTB_WRITEBACK_TIMEOUT_MS 10000
 #define OUTB_WRITEBACK_RETRY_MS 5000
 #define OUTB_LEASE_MARGIN_S 5 /* a claim outlives the provider timeout by this much */
+#define OUTB_UPLOAD_MAX (50LL << 20) /* Telegram's upload limit for bots: 50 MB */
+#define OUTB_PATH_MAX 256
 
 /* A delivery to record (the consumer's decision).  Strings borrowed. */
 struct outb_new {
@@ -76,13 +78,23 @@ void inb_outbound_send(CURL *h, const struct inb_cfg *cfg, struct pl_arena *a,
                        const struct outb_job *job, struct outb_result *r);
 /*
  * For a media job: asks media-svc (service token) for the signed download URL of job->media_id,
- * and for a document its filename too, into *link and *filename (in the arena; filename may be
- * NULL).  Returns true when found; else false with r filled: media_not_found (permanent) when
- * media-svc does not know the media, media_unavailable (retry) when it could not answer.
- * Thread-safe (the calling thread's pl_client handle).
+ * and for a document its filename and Content-Type too, into p->link, p->filename and
+ * p->media_type (in the arena; the last two may be NULL).  Returns true when found; else false
+ * with r filled: media_not_found (permanent) when media-svc does not know the media,
+ * media_unavailable (retry) when it could not answer.  Thread-safe (the calling thread's
+ * pl_client handle).
  */
 bool inb_outbound_media_link(const struct inb_cfg *cfg, struct pl_arena *a,
-                             const struct outb_job *job, const char **link, const char **filename,
+                             const struct outb_job *job, struct outb_payload *p,
+                             struct outb_result *r);
+/*
+ * Copies job's media from media-svc (GET /api/media/{id}/content) into a new file under TMPDIR
+ * whose path it writes to path, for an upload to the provider.  Returns true with the file made
+ * (the caller removes it); else false with r filled as inb_outbound_media_link does, or
+ * file_too_large (permanent) past OUTB_UPLOAD_MAX bytes.
+ */
+bool inb_outbound_media_file(const struct inb_cfg *cfg, struct pl_arena *a,
+                             const struct outb_job *job, char path[OUTB_PATH_MAX],
                              struct outb_result *r);
 /* The SPEC 10 error object of r as JSON text in the arena. */
 const char *inb_outbound_error_json(struct pl_arena *a, const char *provider,

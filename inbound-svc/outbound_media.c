@@ -1,7 +1,8 @@
 /*
  * outbound_media.c - the file of an outbound media message, as the provider will fetch it: the
  * signed download URL media-svc hands out (GET {PARLEY_MEDIA_URL}/api/media/{id}/download, SPEC
- * 10 "Media"), and for a document the stored filename (GET /api/media/{id}), which WhatsApp shows.
+ * 10 "Media"), and for a document the stored filename (GET /api/media/{id}), which WhatsApp shows,
+ * and Content-Type, which decides whether Telegram can take it by link.
  *
  * Asked at each try, never stored: the URL expires (PARLEY_MEDIA_URL_TTL) while a delivery may
  * wait longer than that between retries.  media-svc answering 404 means the media does not exist
@@ -58,13 +59,12 @@ media_get(const struct inb_cfg *cfg, struct pl_arena *a, const struct outb_job *
 
 bool
 inb_outbound_media_link(const struct inb_cfg *cfg, struct pl_arena *a,
-                        const struct outb_job *job, const char **link, const char **filename,
-                        struct outb_result *r)
+                        const struct outb_job *job, struct outb_payload *p, struct outb_result *r)
 {
     json_t *dl = NULL, *meta = NULL;
+    const char **link = &p->link;
 
-    *link = NULL;
-    *filename = NULL;
+    p->link = p->filename = p->media_type = NULL;
     if (!media_get(cfg, a, job, "/download", &dl, r))
         goto fail;
     *link = json_string_value(json_object_get(dl, "download_url"));
@@ -76,7 +76,8 @@ inb_outbound_media_link(const struct inb_cfg *cfg, struct pl_arena *a,
     if (strcmp(job->content_type, "document") == 0) {
         if (!media_get(cfg, a, job, "", &meta, r))
             goto fail;
-        *filename = json_string_value(json_object_get(meta, "filename"));
+        p->filename = json_string_value(json_object_get(meta, "filename"));
+        p->media_type = json_string_value(json_object_get(meta, "content_type"));
     }
     return true;
 fail:

@@ -6,7 +6,9 @@
  * reaches it while linking only libparley.  No I/O, no globals; every function is thread-safe.
  *
  * Media go by link: media-svc's signed download URL (SPEC 10 "Media"), which the provider fetches
- * without an API key.  WhatsApp Cloud API message object: "type" names a member holding
+ * without an API key.  The one exception is a Telegram document that is not a PDF, GIF or ZIP:
+ * Telegram's sendDocument fetches only those by URL, so any other file is uploaded with the
+ * request (multipart/form-data, outbound_upload.c).  WhatsApp Cloud API message object: "type" names a member holding
  * {"link", "caption"} ("filename" too for a document); audio and sticker take no caption, and a
  * voice message is sent as audio.  Telegram Bot API: sendPhoto, sendVideo, sendAudio, sendVoice,
  * sendDocument and sendSticker, the URL as the file parameter and the body as "caption" (a
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define OUTB_CAPTION_MAX 1024 /* WhatsApp and Telegram media captions, in characters */
 
@@ -125,7 +128,31 @@ struct outb_payload {
     const char *body;             /* the text, or the caption ("" or NULL: none) */
     const char *link;             /* media: the signed download URL */
     const char *filename;         /* document: the file's name, or NULL */
+    const char *media_type;       /* document: the stored Content-Type, or NULL */
+    const char *upload;           /* a file to upload instead of the link, or NULL */
 };
+
+/*
+ * Whether Telegram can take the media of kind k, of the given Content-Type, by URL: every kind
+ * but a document that is not a PDF, GIF or ZIP ("In sendDocument, sending by URL will currently
+ * only work for GIF, PDF and ZIP files", Bot API, "Sending files").
+ */
+static inline bool
+outb_telegram_by_link(const struct outb_kind *k, const char *media_type)
+{
+    static const char *const by_url[] = { "application/pdf", "image/gif", "application/zip" };
+    size_t n;
+
+    if (strcmp(k->tg_method, "sendDocument") != 0)
+        return true;
+    if (media_type == NULL)
+        return false;
+    n = strcspn(media_type, "; \t");
+    for (size_t i = 0; i < sizeof(by_url) / sizeof(by_url[0]); i++)
+        if (strlen(by_url[i]) == n && strncasecmp(media_type, by_url[i], n) == 0)
+            return true;
+    return false;
+}
 
 /* The WhatsApp Cloud API message object of p (a new reference). */
 static inline json_t *

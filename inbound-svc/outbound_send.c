@@ -5,7 +5,9 @@
  * token and {"messaging_product":"whatsapp","recipient_type","to","type":"text","text":{"body"}}.
  * Telegram Bot API: POST {PARLEY_TELEGRAM_API_BASE}/bot<token>/sendMessage {"chat_id","text"}.
  * A media message first gets its signed link from media-svc (outbound_media.c), at each try as
- * the link expires, then goes as outbound_request.h builds it (sendPhoto, "type":"image", ...).
+ * the link expires, then goes as outbound_request.h builds it (sendPhoto, "type":"image", ...);
+ * a Telegram document that is not a PDF, GIF or ZIP goes as a multipart/form-data upload of the
+ * file itself (outbound_upload.c), which is removed after the try.
  * A try that could not get the link makes no provider call and counts as a try like any other.
  *
  * These calls leave Parley, so they do not go through pl_client (which adds the service token
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "outbound.h"
 #include "parley/arena.h"
@@ -94,13 +97,16 @@ build_request(const struct inb_cfg *cfg, struct pl_arena *a, const struct outb_j
 }
 
 /*
- * What job sends, into p; for media, with the link from media-svc.  False with r filled when
- * the try must end before the provider call.
+ * What job sends, into p; for media, with the link from media-svc, and for a file Telegram
+ * cannot take by link, the file itself (p->upload, the caller removes it).  False with r filled
+ * when the try must end before the provider call.
  */
 static bool
 prepare(const struct inb_cfg *cfg, struct pl_arena *a, const struct outb_job *job,
         struct outb_payload *p, struct outb_result *r)
 {
+    char path[OUTB_PATH_MAX];
+
     memset(p, 0, sizeof(*p));
     p->recipient = job->recipient;
     p->group = job->group;
@@ -112,7 +118,38 @@ prepare(const struct inb_cfg *cfg, struct pl_arena *a, const struct outb_job *jo
                           "this version does not send such messages");
         return false;
     }
-    return !p->kind->media || inb_outbound_media_link(cfg, a, job, &p->link, &p->filename, r);
+    if (!p->kind->media)
+        return true;
+    if (!inb_outbound_media_link(cfg, a, job, p, r))
+        return false;
+    if (strcmp(job->provider, "telegram") != 0 || outb_telegram_by_link(p->kind, p->media_type))
+        return true;
+    if (!inb_outbound_media_file(cfg, a, job, path, r))
+        return false;
+    p->upload = pl_arena_strdup(a, path);
+    return true;
+}
+
+/* The multipart/form-data body of a Telegram upload: chat_id, caption, and the file. */
+static curl_mime *
+upload_form(CURL *h, const struct outb_payload *p)
+{
+    curl_mime *form = curl_mime_init(h);
+    curl_mimepart *part = curl_mime_addpart(form);
+
+    curl_mime_name(part, "chat_id");
+    curl_mime_data(part, p->recipient, CURL_ZERO_TERMINATED);
+    if (p->kind->tg_caption && p->body != NULL && *p->body != '\0') {
+        part = curl_mime_addpart(form);
+        curl_mime_name(part, "caption");
+        curl_mime_data(part, p->body, CURL_ZERO_TERMINATED);
+    }
+    part = curl_mime_addpart(form);
+    curl_mime_name(part, p->kind->tg_field);
+    curl_mime_filedata(part, p->upload);
+    curl_mime_filename(part, p->filename != NULL && *p->filename != '\0' ? p->filename : "file");
+    curl_mime_type(part, p->media_type != NULL ? p->media_type : "application/octet-stream");
+    return form;
 }
 
 /* The error of a call that got no HTTP answer: always worth another try. */
@@ -127,55 +164,74 @@ transport_error(CURLcode rc, const char *provider, struct outb_result *r)
     pl_log_warn("%s send failed without an answer: %s", provider, curl_easy_strerror(rc));
 }
 
-void
-inb_outbound_send(CURL *h, const struct inb_cfg *cfg, struct pl_arena *a,
-                  const struct outb_job *job, struct outb_result *r)
+/* The provider call of p: a JSON body, or the upload form; false when no answer came. */
+static bool
+call_provider(CURL *h, const struct inb_cfg *cfg, struct pl_arena *a, const struct outb_job *job,
+              const struct outb_payload *p, struct answer *ans, long *status, CURLcode *rc)
 {
-    struct answer ans = { PL_BUF_INIT, -1 };
-    struct curl_slist *hdrs = NULL;
-    struct outb_payload p;
-    const char *url, *body;
     bool whatsapp = strcmp(job->provider, "whatsapp") == 0;
-    json_t *doc;
-    long status = 0;
-    CURLcode rc;
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
+    curl_mime *form = NULL;
+    const char *url, *body;
 
-    memset(r, 0, sizeof(*r));
-    if (!prepare(cfg, a, job, &p, r))
-        goto out;
-    build_request(cfg, a, job, &p, &url, &body);
-    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    hdrs = curl_slist_append(hdrs, "Accept: application/json");
+    build_request(cfg, a, job, p, &url, &body);
     if (whatsapp)
         hdrs = curl_slist_append(
             hdrs, pl_arena_printf(a, "Authorization: Bearer %s", cfg->whatsapp_access_token));
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    if (p->upload != NULL) {
+        form = upload_form(h, p);
+        curl_easy_setopt(h, CURLOPT_MIMEPOST, form);
+    } else {
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, cfg->outbound_timeout_ms);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &ans);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, ans);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &ans);
-    rc = curl_easy_perform(h);
-    if (rc != CURLE_OK) {
-        transport_error(rc, job->provider, r);
-        goto out;
-    }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    doc = pl_json_keep(a, json_loadb(ans.body.data ? ans.body.data : "", ans.body.len, 0, NULL));
-    if (whatsapp)
-        outb_classify_whatsapp(status, doc, ans.retry_after_s, r);
-    else
-        outb_classify_telegram(status, doc, job->recipient, ans.retry_after_s, r);
-out:
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, ans);
+    *rc = curl_easy_perform(h);
+    if (*rc == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_setopt(h, CURLOPT_MIMEPOST, NULL);
+    curl_mime_free(form);
     curl_slist_free_all(hdrs);
+    return *rc == CURLE_OK;
+}
+
+void
+inb_outbound_send(CURL *h, const struct inb_cfg *cfg, struct pl_arena *a,
+                  const struct outb_job *job, struct outb_result *r)
+{
+    struct answer ans = { PL_BUF_INIT, -1 };
+    struct outb_payload p;
+    json_t *doc;
+    long status = 0;
+    CURLcode rc = CURLE_OK;
+
+    memset(r, 0, sizeof(*r));
+    if (!prepare(cfg, a, job, &p, r))
+        return;
+    if (!call_provider(h, cfg, a, job, &p, &ans, &status, &rc)) {
+        transport_error(rc, job->provider, r);
+    } else {
+        doc = pl_json_keep(a, json_loadb(ans.body.data ? ans.body.data : "", ans.body.len, 0,
+                                         NULL));
+        if (strcmp(job->provider, "whatsapp") == 0)
+            outb_classify_whatsapp(status, doc, ans.retry_after_s, r);
+        else
+            outb_classify_telegram(status, doc, job->recipient, ans.retry_after_s, r);
+    }
+    if (p.upload != NULL)
+        unlink(p.upload);
     pl_buf_cleanup(&ans.body);
 }
 

@@ -13,8 +13,11 @@ Routes (WA = /whatsapp, TG = /telegram):
   GET  WA/{media_id}                     Bearer; -> {"messaging_product","id","url","mime_type","sha256","file_size"}
   GET  /whatsapp-cdn/{media_id}          Bearer; -> the bytes
   POST TG/bot{token}/sendMessage         -> {"ok":true,"result":{"message_id","chat":{"id"},"date","text"}}
-  POST TG/bot{token}/send{Photo,Video,Audio,Voice,Document,Sticker}  the file (URL or file_id) in its parameter;
+  POST TG/bot{token}/send{Photo,Video,Audio,Voice,Document,Sticker}  the file (URL or file_id) in its parameter,
+                                         or uploaded (multipart/form-data); sendDocument fetches a URL and, as
+                                         the Bot API does, takes only GIF, PDF and ZIP files that way;
                                          -> {"ok":true,"result":{"message_id","chat","date",<kind>,"caption"?}}
+                                         (an uploaded file is recorded as {"filename","content_type","size","sha256"})
   GET|POST TG/bot{token}/getFile         -> {"ok":true,"result":{"file_id","file_unique_id","file_size","file_path"}}
   GET  TG/file/bot{token}/{file_path}    -> the bytes
 Control:
@@ -28,6 +31,8 @@ import hashlib
 import http.client
 import http.server
 import itertools
+import email.parser
+import email.policy
 import json
 import os
 import subprocess
@@ -35,6 +40,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 PORT = int(os.environ.get("PARLEY_FAKE_PROVIDER_PORT", "8090"))
@@ -100,8 +106,41 @@ def whatsapp_object_problem(body):
     return None
 
 
+TG_DOCUMENT_URL_TYPES = ("application/pdf", "image/gif", "application/zip")
+
+
+def multipart_fields(ctype, raw):
+    """The fields of a multipart/form-data body: text as str, files as {"filename","content_type","size","sha256"}."""
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw)
+    fields = {}
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True) or b""
+        if part.get_filename() is None:
+            fields[name] = data.decode("utf-8", "replace")
+        else:
+            fields[name] = {"filename": part.get_filename(), "content_type": part.get_content_type(),
+                            "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return fields
+
+
+def url_content_type(url):
+    """The Content-Type a URL is served with, as Telegram would fetch it; None when it cannot be fetched."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Range": "bytes=0-0"}), timeout=5) as r:
+            return (r.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    except (OSError, ValueError):
+        return None
+
+
 def telegram_file(field, ref):
-    """The result member of a Telegram send<Kind> for the file ref (a URL or file_id), as the Bot API shapes it."""
+    """The result member of a Telegram send<Kind> for the file ref (a URL, a file_id, or an upload), as the Bot API
+    shapes it."""
+    if isinstance(ref, dict):
+        uid = ref["sha256"][:16]
+        f = {"file_id": f"FAKE{field}{uid}", "file_unique_id": uid, "file_size": ref["size"]}
+        return dict(f, file_name=ref["filename"], mime_type=ref["content_type"]) if field == "document" else f
     uid = hashlib.sha1(ref.encode()).hexdigest()[:16]
     f = {"file_id": f"FAKE{field}{uid}", "file_unique_id": uid, "file_size": 1024}
     if field == "photo":
@@ -159,6 +198,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return raw.decode("utf-8", "replace")
         if "x-www-form-urlencoded" in ctype:
             return dict(urllib.parse.parse_qsl(raw.decode("utf-8", "replace")))
+        if "multipart/form-data" in ctype:
+            return multipart_fields(ctype, raw)
         return raw.decode("utf-8", "replace") if raw else None
 
     def bearer_ok(self):
@@ -338,8 +379,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.scripted(chat_id, entry):
             return None
         ref, caption = args.get(field), args.get("caption")
-        if not chat_id or not isinstance(ref, str) or not ref:
+        if not chat_id or not ref or not isinstance(ref, (str, dict)):
             return self.send(*telegram_error(400, f"Bad Request: there is no {field} in the request"))
+        if field == "document" and isinstance(ref, str) and ref.startswith(("http://", "https://")):
+            fetched = url_content_type(ref)
+            if fetched is None:
+                return self.send(*telegram_error(400, "Bad Request: failed to get HTTP URL content"))
+            if fetched not in TG_DOCUMENT_URL_TYPES:
+                return self.send(*telegram_error(400, "Bad Request: wrong type of the web page content"))
         if isinstance(caption, str) and len(caption.encode("utf-16-le")) // 2 > 1024:
             return self.send(*telegram_error(400, "Bad Request: message caption is too long"))
         result = {"message_id": next(STATE.ids), "date": int(time.time()),

@@ -7,6 +7,7 @@ logs never mix between tests. A message never sent is proved by a later message 
 events share a Kafka partition, so when the later one has been sent, the earlier one has been decided.
 """
 
+import hashlib
 import json
 import os
 import signal
@@ -433,6 +434,37 @@ def test_telegram_document_without_caption():
     link = reqs[0]["body"].get("document", "")
     assert reqs[0]["body"] == {"chat_id": int(chat), "document": link}, reqs[0]["body"]  # no empty caption
     assert_signed_link(link, med, data)
+
+
+def test_telegram_document_other_than_pdf_gif_zip_is_uploaded():
+    """Telegram's sendDocument takes only GIF, PDF and ZIP by URL: any other file goes up with the request."""
+    conv, bot, chat = telegram_pair()
+    data = ("Order notes 📝\n" + uuid.uuid4().hex * 200).encode()
+    med = upload(data, "notes 7.txt")
+    assert med["content_type"].startswith("text/plain"), med
+    m = send(conv, bot, body="Your notes", content_type="document", media_id=med["id"])
+    sent = wait_status(m["id"], "sent")
+    reqs = sends(chat)
+    assert len(reqs) == 1, reqs
+    assert reqs[0]["path"] == f"/telegram/bot{TG_BOT_TOKEN}/sendDocument", reqs[0]["path"]
+    assert reqs[0]["headers"]["Content-Type"].startswith("multipart/form-data"), reqs[0]["headers"]
+    assert reqs[0]["body"] == {
+        "chat_id": chat, "caption": "Your notes",
+        "document": {"filename": "notes 7.txt", "content_type": "text/plain", "size": len(data),
+                     "sha256": hashlib.sha256(data).hexdigest()}}, reqs[0]["body"]
+    assert sent["external_message_id"].startswith(f"{chat}:"), sent
+    leftovers = [f for f in os.listdir(os.environ.get("TMPDIR") or "/tmp") if f.startswith("parley-upload-")]
+    assert leftovers == [], f"the upload file is removed after the try: {leftovers}"
+
+
+def test_fake_telegram_refuses_other_documents_by_url():
+    """The stand-in keeps Telegram's rule, so the test above would fail if such a file went by link."""
+    data = ("plain words " + uuid.uuid4().hex).encode()
+    med = upload(data, "words.txt")
+    link = ps.Client(tm.MEDIA_URL).get(f"/api/media/{med['id']}/download").json["download_url"]
+    status, body = fake._call("POST", f"/telegram/bot{TG_BOT_TOKEN}/sendDocument",
+                              {"chat_id": new_number(), "document": link})
+    assert status == 400 and body["description"] == "Bad Request: wrong type of the web page content", body
 
 
 def test_media_message_without_media_id_fails_without_a_call():

@@ -333,7 +333,7 @@ static json_t *
 wa_request(const char *ct, const char *body, const char *filename, bool group)
 {
     struct outb_payload p = { "4911", group, outb_kind_of(ct), body, "https://gw/m?sig=1",
-                              filename };
+                              filename, NULL, NULL };
 
     return outb_whatsapp_request(&p);
 }
@@ -369,7 +369,8 @@ test_whatsapp_requests(void **state)
 static json_t *
 tg_request(const char *chat, const char *ct, const char *body, const char **method)
 {
-    struct outb_payload p = { chat, false, outb_kind_of(ct), body, "https://gw/m?sig=1", "f.pdf" };
+    struct outb_payload p = { chat, false, outb_kind_of(ct), body, "https://gw/m?sig=1", "f.pdf",
+                              NULL, NULL };
 
     return outb_telegram_request(&p, method);
 }
@@ -402,6 +403,24 @@ test_telegram_requests(void **state)
     assert_string_equal(method, "sendSticker");
 }
 
+/* Telegram takes only PDF, GIF and ZIP documents by URL; every other kind goes by link. */
+static void
+test_telegram_by_link(void **state)
+{
+    (void)state;
+    assert_true(outb_telegram_by_link(outb_kind_of("document"), "application/pdf"));
+    assert_true(outb_telegram_by_link(outb_kind_of("document"), "Application/PDF"));
+    assert_true(outb_telegram_by_link(outb_kind_of("document"), "image/gif"));
+    assert_true(outb_telegram_by_link(outb_kind_of("document"), "application/zip; x=1"));
+    assert_false(outb_telegram_by_link(outb_kind_of("document"), "text/plain; charset=utf-8"));
+    assert_false(outb_telegram_by_link(outb_kind_of("document"), "application/pdfx"));
+    assert_false(outb_telegram_by_link(outb_kind_of("document"), "application/zi"));
+    assert_false(outb_telegram_by_link(outb_kind_of("document"), ""));
+    assert_false(outb_telegram_by_link(outb_kind_of("document"), NULL));
+    assert_true(outb_telegram_by_link(outb_kind_of("image"), "image/png"));
+    assert_true(outb_telegram_by_link(outb_kind_of("audio"), NULL));
+}
+
 int
 main(void)
 {
@@ -415,6 +434,7 @@ main(void)
         cmocka_unit_test(test_content_check),
         cmocka_unit_test(test_whatsapp_requests),
         cmocka_unit_test(test_telegram_requests),
+        cmocka_unit_test(test_telegram_by_link),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
