@@ -8,11 +8,11 @@
  * Media go by link: media-svc's signed download URL (SPEC 10 "Media"), which the provider fetches
  * without an API key.  The one exception is a Telegram document that is not a PDF, GIF or ZIP:
  * Telegram's sendDocument fetches only those by URL, so any other file is uploaded with the
- * request (multipart/form-data, outbound_upload.c).  WhatsApp Cloud API message object: "type" names a member holding
- * {"link", "caption"} ("filename" too for a document); audio and sticker take no caption, and a
- * voice message is sent as audio.  Telegram Bot API: sendPhoto, sendVideo, sendAudio, sendVoice,
- * sendDocument and sendSticker, the URL as the file parameter and the body as "caption" (a
- * sticker takes none).
+ * request (multipart/form-data, outbound_upload.c).  WhatsApp Cloud API message object: "type"
+ * names a member holding {"link", "caption"} ("filename" too for a document); audio and sticker
+ * take no caption, and a voice message is sent as audio.  Telegram Bot API: sendPhoto, sendVideo,
+ * sendAudio, sendVoice, sendDocument and sendSticker, the URL as the file parameter and the body
+ * as "caption" (a sticker takes none).
  *
  * Captions are at most OUTB_CAPTION_MAX characters on both channels.  A body that cannot travel
  * as the caption (too long, or on a type that takes no caption there) fails the message for good

@@ -2,14 +2,14 @@
  * worker.c - the threads that turn stored deliveries into customers, conversations, messages and
  * statuses (SPEC 5), after the channel has had its answer.
  *
- * Each worker claims up to CLAIM_BATCH due rows at a time (claim_db.c: FOR UPDATE SKIP LOCKED,
- * a lease), normalises each (whatsapp.h, telegram.h), runs every item through the services over
- * HTTP with the service token and the row's request id (deliver.c), the claim's message creates
- * together in batches (pending.c), and marks the finished rows done in one statement.  Workers
- * run at a lower priority than the threads that answer the channels: under a burst the answers
- * keep their pace, and processing catches up with the CPU left over.  Repeat senders cost no customer upsert: their ids are
- * cached for the process (idcache.h).  Every step is idempotent on the other side, so a row
- * retried after a failure or a crash creates nothing twice.  An item fails either
+ * Each worker claims up to CLAIM_BATCH due rows at a time (claim_db.c: FOR UPDATE SKIP LOCKED, a
+ * lease), normalises each (whatsapp.h, telegram.h), runs every item through the services over HTTP
+ * with the service token and the row's request id (deliver.c), the claim's message creates
+ * together in batches (pending.c), and marks the finished rows done in one statement.  Workers run
+ * at a lower priority than the threads that answer the channels: under a burst the answers keep
+ * their pace, and processing catches up with the CPU left over.  Repeat senders cost no customer
+ * upsert: their ids are cached for the process (idcache.h).  Every step is idempotent on the other
+ * side, so a row retried after a failure or a crash creates nothing twice.  An item fails either
  * for now (transport, 5xx, 429, a status or edit whose message is not known yet: the row is
  * retried with backoff and dies after max attempts) or for good (the service refused it: the row
  * goes dead at once, after the other items ran).
@@ -20,12 +20,12 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "claim_db.h"
 #include "deliver.h"
@@ -92,6 +92,7 @@ start_row(struct inb_workers *w, PGconn *db, struct pl_arena *a, struct inb_pend
                               .channel = row->provider, .pending = pending,
                               .trace = row->request_id[0] ? row->request_id : NULL };
     rr->items = (struct inb_items)INB_ITEMS_INIT;
+    rr->root = NULL;
     rr->started = true;
     pl_log_set_request_id(rr->r.trace);
     if (row->attempts > w->cfg->max_attempts) { /* its workers kept dying: a poison row */

@@ -13,7 +13,8 @@ import pytest
 
 import parley_sys as ps
 from parley_sys import sql_lit
-from test_inbound import INBOUND_URL, event_id, ipsql, new_wa_id, post_whatsapp, wa_text_delivery
+from test_inbound import (INBOUND_URL, event_id, ipsql, message_row, new_wa_id, post_whatsapp, wa_text_delivery,
+                          wait_for)
 
 BURST = 24
 
@@ -64,3 +65,21 @@ def test_bodies_and_headers_needing_escapes_are_stored_exactly():
         assert len(rows) == 1, rows
         assert rows[0]["body"].encode() == body, "the raw body is stored byte for byte"
         assert rows[0]["headers"].get("X-Parley-Test") == header, rows[0]["headers"]
+
+
+def test_a_row_claimed_too_often_goes_dead_without_running():
+    """A row whose workers kept dying (attempts past the maximum) is set dead at its next claim, not run again."""
+    wa_id, wamid = new_wa_id(), f"wamid.{uuid.uuid4().hex}"
+    body = wa_text_delivery([(wamid, "never processed")], wa_id).decode()
+    rid = str(uuid.uuid4())
+    ipsql("INSERT INTO inbound_webhooks (id, provider, provider_event_id, body, headers, status, attempts)"
+          f" VALUES ({sql_lit(rid)}, 'whatsapp', {sql_lit(uuid.uuid4().hex)}, {sql_lit(body)}, '{{}}',"
+          " 'pending', 99)")
+
+    def dead():
+        out = ipsql("SELECT status || '|' || coalesce(last_error, '') FROM inbound_webhooks"
+                    f" WHERE id = {sql_lit(rid)}")
+        return out if out.startswith("dead|") else None
+    assert wait_for(dead, "the poison row to die") == "dead|claimed too often without finishing"
+    assert ps.healthz_ok(INBOUND_URL), "the worker survived it"
+    assert message_row("whatsapp", wamid) is None, "its message was not created"
