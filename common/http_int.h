@@ -65,8 +65,6 @@ bool pl_server_draining(const struct pl_server *srv);
 /* Adds l to (add) or removes it from the server's ring; thread-safe. */
 void pl_server_push_link(struct pl_server *srv, struct pl_push_link *l, bool add);
 
-/* True when id is an acceptable client X-Request-Id: 1..128 of [A-Za-z0-9._:-]. */
-bool pl_request_id_valid(const char *id);
 /* 413 check of a declared length against the limit; returns PL_OK or PL_ERR with err filled. */
 int pl_body_check(size_t max, uint64_t length, struct pl_err *err);
 /* True when a Content-Type header names JSON (absent counts as JSON). */

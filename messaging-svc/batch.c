@@ -18,11 +18,10 @@
 #include "parley/buf.h"
 #include "parley/db.h"
 #include "parley/err.h"
+#include "parley/http.h"
 #include "parley/json.h"
 #include "parley/log.h"
 #include "svc.h"
-
-#define TRACE_MAX 128
 
 /* What each item becomes: its input when valid, else its answer. */
 struct batch {
@@ -80,9 +79,9 @@ read_item(struct batch *b, const json_t *item, int i)
                                       "validation_failed", "The given data was invalid.", errors)));
         return;
     }
-    if (json_object_get(item, "trace_id") != NULL && (trace == NULL || strlen(trace) > TRACE_MAX)) {
-        pl_err_set(&err, 422, "validation_failed", "must be a string of at most %d characters",
-                   TRACE_MAX);
+    if (json_object_get(item, "trace_id") != NULL && !pl_request_id_valid(trace)) {
+        pl_err_set(&err, 422, "validation_failed", "must be a request id as X-Request-Id takes: "
+                   "1 to 128 letters, digits, '.', '_', ':' or '-'");
         snprintf(err.field, sizeof(err.field), "trace_id");
         fail_item(b, i, &err);
         return;

@@ -79,22 +79,24 @@ def test_bad_items_fail_alone(api):
         {"message": "not an object"},
         {"trace_id": 7, "message": msg_body(conv)},
         {"trace_id": "x" * 129, "message": msg_body(conv)},
+        {"trace_id": "two words", "message": msg_body(conv)},
         5,
         {"message": msg_body(conv, body="kept")},
     ]
     r = batch(api, items)
     data = r.json["data"]
-    assert [e["status"] for e in data] == [422] * 7 + [201], r
+    assert [e["status"] for e in data] == [422] * 8 + [201], r
     assert set(data[0]["body"]["errors"]) == {"direction"}, data[0]
     assert set(data[1]["body"]["errors"]) == {"sender_customer_id"}, data[1]
     assert set(data[2]["body"]["errors"]) == {"conversation_id"}, data[2]
     assert set(data[3]["body"]["errors"]) == {"message"}, data[3]
     assert set(data[4]["body"]["errors"]) == {"trace_id"}, data[4]
     assert set(data[5]["body"]["errors"]) == {"trace_id"}, data[5]
-    assert set(data[6]["body"]["errors"]) == {"message"}, data[6]
-    for e in data[:7]:
+    assert set(data[6]["body"]["errors"]) == {"trace_id"}, data[6]
+    assert set(data[7]["body"]["errors"]) == {"message"}, data[7]
+    for e in data[:8]:
         assert e["body"]["error"] == "validation_failed", e
-    assert data[7]["body"]["body"] == "kept" and data[7]["body"]["seq"] == 1, data[7]
+    assert data[8]["body"]["body"] == "kept" and data[8]["body"]["seq"] == 1, data[8]
     assert list_all_seqs(api, conv[0]) == [1], "nothing but the good item was stored"
 
 

@@ -107,6 +107,8 @@ unsigned pl_req_status(const struct pl_req *req);
 long long pl_req_duration_us(const struct pl_req *req);
 const char *pl_req_route(const struct pl_req *req);
 const char *pl_req_client_ip(const struct pl_req *req, char buf[64]);
+/* True when id is an acceptable client X-Request-Id: 1..128 of [A-Za-z0-9._:-]. */
+bool pl_request_id_valid(const char *id);
 const char *pl_req_reply_body(const struct pl_req *req, size_t *len);
 
 /* One pointer a handler may leave on its request for on_done (borrowed; arena memory is fine). */
