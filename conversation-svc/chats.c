@@ -70,9 +70,6 @@ read_chat(const struct pl_req *req, const char **channel, const char **chat_id, 
 static bool
 read_put(struct pl_req *req, const json_t *body, struct conversation_input *in, json_t **errors)
 {
-    const json_t *subject = json_object_get(body, "subject");
-    const json_t *meta = json_object_get(body, "metadata");
-
     if (!pl_json_check(body, put_fields, errors))
         return false;
     in->type = json_string_value(json_object_get(body, "type"));
@@ -82,11 +79,7 @@ read_put(struct pl_req *req, const json_t *body, struct conversation_input *in, 
         pl_json_error_add(errors, "type", "must be group or channel");
         return false;
     }
-    in->customers = conv_participants_read(req, json_object_get(body, "participants"), in->type,
-                                           &in->ncustomers, errors);
-    in->subject = json_is_string(subject) ? json_string_value(subject) : NULL;
-    in->metadata = json_is_object(meta) ? pl_json_dump(pl_req_arena(req), meta) : NULL;
-    return *errors == NULL;
+    return conv_input_read(req, body, in, errors);
 }
 
 enum MHD_Result

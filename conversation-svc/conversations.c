@@ -36,9 +36,14 @@ static const struct pl_field patch_fields[] = {
 #define reply_conversation(req, rc, status, json, err) \
     pl_reply_row(req, rc, status, json, err, "Not found", "conversation not found")
 
-const char **
-conv_participants_read(struct pl_req *req, const json_t *list, const char *type, int *n,
-                       json_t **errors)
+/*
+ * Reads participants (an array, at most CONV_PARTICIPANTS_MAX long: checked by the field table)
+ * into lowercase UUID strings in the arena (*n of them), adding to *errors as conv_input_read
+ * says.
+ */
+static const char **
+participants_read(struct pl_req *req, const json_t *list, const char *type, int *n,
+                  json_t **errors)
 {
     int count = (int)json_array_size(list), min, max;
     const char **ids = pl_arena_alloc(pl_req_arena(req), sizeof(*ids) * (size_t)(count + 1));
@@ -77,24 +82,31 @@ conv_participants_read(struct pl_req *req, const json_t *list, const char *type,
     return ids;
 }
 
+bool
+conv_input_read(struct pl_req *req, const json_t *body, struct conversation_input *in,
+                json_t **errors)
+{
+    const json_t *subject = json_object_get(body, "subject");
+    const json_t *meta = json_object_get(body, "metadata");
+
+    in->customers = participants_read(req, json_object_get(body, "participants"), in->type,
+                                      &in->ncustomers, errors);
+    in->subject = json_is_string(subject) ? json_string_value(subject) : NULL;
+    in->metadata = json_is_object(meta) ? pl_json_dump(pl_req_arena(req), meta) : NULL;
+    return *errors == NULL;
+}
+
 /* Checks the meaning of a create body whose shape passed; fills in.  False with *errors set. */
 static bool
 read_create(struct pl_req *req, const json_t *body, struct conversation_input *in,
             json_t **errors)
 {
-    const json_t *subject = json_object_get(body, "subject");
-    const json_t *meta = json_object_get(body, "metadata");
-
     in->type = json_string_value(json_object_get(body, "type"));
     if (!conv_in_set(in->type, conv_types)) {
         pl_json_error_add(errors, "type", "must be one of direct, group, channel");
         return false;
     }
-    in->customers = conv_participants_read(req, json_object_get(body, "participants"), in->type,
-                                      &in->ncustomers, errors);
-    in->subject = json_is_string(subject) ? json_string_value(subject) : NULL;
-    in->metadata = json_is_object(meta) ? pl_json_dump(pl_req_arena(req), meta) : NULL;
-    return *errors == NULL;
+    return conv_input_read(req, body, in, errors);
 }
 
 enum MHD_Result

@@ -78,12 +78,13 @@ enum MHD_Result conv_chats_put(struct pl_req *req);
 enum MHD_Result conv_chats_migrate(struct pl_req *req);
 
 /*
- * Reads participants (an array, at most CONV_PARTICIPANTS_MAX long: checked by the field table)
- * into lowercase UUID strings in the arena (*n of them).  Adds to *errors when an item is not a
- * UUID, when an id repeats, or when the count does not suit type.
+ * Reads the participants, subject and metadata of a create or find-or-create body whose shape
+ * passed its field table, for a conversation of in->type.  Participants become lowercase UUID
+ * strings in the arena; *errors grows when one is not a UUID, when an id repeats, or when the
+ * count does not suit the type.  Returns true when nothing was added to *errors.
  */
-const char **conv_participants_read(struct pl_req *req, const json_t *list, const char *type,
-                                    int *n, json_t **errors);
+bool conv_input_read(struct pl_req *req, const json_t *body, struct conversation_input *in,
+                     json_t **errors);
 
 
 /*
