@@ -549,22 +549,43 @@ pl_reply_error(struct pl_req *req, unsigned status, const char *code, const char
     return pl_reply_json(req, status, pl_error_body(code, msg, NULL));
 }
 
-enum MHD_Result
-pl_reply_err(struct pl_req *req, const struct pl_err *err)
+json_t *
+pl_invalid_body(json_t *errors)
 {
-    if (err->status == 422 && err->field[0] != '\0') {
-        json_t *errors = NULL;
+    return pl_error_body("validation_failed", "The given data was invalid.", errors);
+}
 
+json_t *
+pl_err_body(const struct pl_err *err, unsigned *status)
+{
+    json_t *errors = NULL;
+
+    if (err->status == 422 && err->field[0] != '\0') {
         pl_json_error_add(&errors, err->field, "%s", err->msg);
-        return pl_reply_invalid(req, errors);
+        *status = 422;
+        return pl_invalid_body(errors);
     }
     /*
      * A 500 never shows internal detail to the client: that went to the log.  502/503/504
      * carry our own fixed sentences about an upstream (database, service), never its text.
      */
-    if (err->status == 500 || err->status > 504)
-        return pl_reply_error(req, 500, "internal", "internal error");
-    return pl_reply_error(req, (unsigned)err->status, err->code, "%s", err->msg);
+    if (err->status == 500 || err->status > 504) {
+        *status = 500;
+        return pl_error_body("internal", "internal error", NULL);
+    }
+    *status = (unsigned)err->status;
+    return pl_error_body(err->code, err->msg, NULL);
+}
+
+enum MHD_Result
+pl_reply_err(struct pl_req *req, const struct pl_err *err)
+{
+    unsigned status;
+    json_t *body = pl_err_body(err, &status);
+
+    log_error_reply(status, json_string_value(json_object_get(body, "error")),
+                    json_string_value(json_object_get(body, "message")));
+    return pl_reply_json(req, status, body);
 }
 
 enum MHD_Result
@@ -582,8 +603,7 @@ enum MHD_Result
 pl_reply_invalid(struct pl_req *req, json_t *errors)
 {
     log_error_reply(422, "validation_failed", "the given data was invalid");
-    return pl_reply_json(req, 422, pl_error_body("validation_failed", "The given data was invalid.",
-                                                 errors));
+    return pl_reply_json(req, 422, pl_invalid_body(errors));
 }
 
 /* ---- built-in routes ---- */

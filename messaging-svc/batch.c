@@ -34,29 +34,12 @@ struct batch {
     const char **json;         /* [n]: message or error body */
 };
 
-/* The JSON error body POST /api/messages would send for err. */
-static const char *
-error_text(struct pl_arena *a, const struct pl_err *err)
-{
-    json_t *errors = NULL, *body;
-
-    if (err->status == 422 && err->field[0] != '\0') {
-        pl_json_error_add(&errors, err->field, "%s", err->msg);
-        body = pl_error_body("validation_failed", "The given data was invalid.", errors);
-    } else if (err->status == 500 || err->status > 504) {
-        body = pl_error_body("internal", "internal error", NULL);
-    } else {
-        body = pl_error_body(err->code, err->msg, NULL);
-    }
-    return pl_json_dump(a, pl_json_keep(a, body));
-}
-
+/* Item i fails with what POST /api/messages would answer for err. */
 static void
 fail_item(struct batch *b, int i, const struct pl_err *err)
 {
     b->valid[i] = false;
-    b->status[i] = err->status == 500 || err->status > 504 ? 500 : (unsigned)err->status;
-    b->json[i] = error_text(b->a, err);
+    b->json[i] = pl_json_dump(b->a, pl_json_keep(b->a, pl_err_body(err, &b->status[i])));
 }
 
 /* Checks item i as a single create would; an invalid item gets its answer at once. */
@@ -75,8 +58,7 @@ read_item(struct batch *b, const json_t *item, int i)
     if (errors != NULL) {
         b->valid[i] = false;
         b->status[i] = 422;
-        b->json[i] = pl_json_dump(b->a, pl_json_keep(b->a, pl_error_body(
-                                      "validation_failed", "The given data was invalid.", errors)));
+        b->json[i] = pl_json_dump(b->a, pl_json_keep(b->a, pl_invalid_body(errors)));
         return;
     }
     if (json_object_get(item, "trace_id") != NULL && !pl_request_id_valid(trace)) {

@@ -218,5 +218,12 @@ void pl_push_release(struct pl_push *p);
 
 /* Builds the error envelope (new reference); exposed for tests and for non-HTTP callers. */
 json_t *pl_error_body(const char *code, const char *message, json_t *errors);
+/* The envelope pl_reply_invalid sends, with errors (taken); a new reference. */
+json_t *pl_invalid_body(json_t *errors);
+/*
+ * The envelope pl_reply_err sends for err (a new reference), and its HTTP status in *status: for
+ * an answer inside another (one item of a batch) that must read exactly as a reply would.
+ */
+json_t *pl_err_body(const struct pl_err *err, unsigned *status);
 
 #endif
