@@ -91,6 +91,18 @@ slot_for(struct gw_keys *k, const char *hash)
     return slot_in(k->slot, hash);
 }
 
+/* A different key or client takes slot e: a new entry with a full bucket (lock held). */
+static void
+claim(struct entry *e, const char *hash, long long now)
+{
+    if (strcmp(e->hash, hash) == 0)
+        return;
+    memset(e, 0, sizeof(*e));
+    snprintf(e->hash, sizeof(e->hash), "%s", hash);
+    e->refilled_us = now;
+    e->tokens = -1; /* filled by the first take_token */
+}
+
 /* Refreshes e from the database when stale (lock held).  Returns false on database trouble. */
 static bool
 refresh(const struct svc_ctx *ctx, struct entry *e, const char *hash, long long now)
@@ -103,12 +115,7 @@ refresh(const struct svc_ctx *ctx, struct entry *e, const char *hash, long long 
         return true;
     if (ctx->db == NULL || (db = pl_db_conn(ctx->db, &err)) == NULL)
         return false; /* (ctx->db is set just after the server starts) */
-    if (strcmp(e->hash, hash) != 0) { /* a different key takes the slot: new bucket */
-        memset(e, 0, sizeof(*e));
-        snprintf(e->hash, sizeof(e->hash), "%s", hash);
-        e->refilled_us = now;
-        e->tokens = -1; /* filled below */
-    }
+    claim(e, hash, now);
     rc = gw_db_key_lookup(db, hash, e->id, &e->scopes, &e->revoked, &err);
     if (rc < 0)
         return false;
@@ -171,6 +178,24 @@ deny(struct pl_req *req, enum MHD_Result *rc, unsigned status, const char *code,
     return false;
 }
 
+/*
+ * Sets the RateLimit headers of a bucket with left tokens; true when the request may go on, else
+ * a 429 with Retry-After (wait seconds) is queued in *rc.
+ */
+static bool
+within_limit(struct pl_req *req, const struct gw_keys *k, double wait, double left,
+             enum MHD_Result *rc, const char *msg)
+{
+    char v[24];
+
+    rate_headers(req, k, left);
+    if (wait <= 0)
+        return true;
+    snprintf(v, sizeof(v), "%.0f", ceil(wait));
+    pl_req_reply_header(req, "Retry-After", v);
+    return deny(req, rc, 429, "Too Many Requests", msg);
+}
+
 /* No valid key: 401, or 403 for a signed media URL whose signature failed (SPEC 10). */
 static bool
 unauthenticated(struct pl_req *req, enum MHD_Result *rc, bool bad_signature)
@@ -213,15 +238,7 @@ authorize(struct pl_req *req, unsigned need, struct gw_caller *caller, enum MHD_
     if ((caller->scopes & need) != need)
         return deny(req, rc, 403, "Forbidden", "this API key lacks the scope this route needs");
     pl_req_set_note(req, pl_arena_strdup(pl_req_arena(req), caller->key_id)); /* for api_logs */
-    rate_headers(req, k, left);
-    if (wait > 0) {
-        char v[24];
-
-        snprintf(v, sizeof(v), "%.0f", ceil(wait));
-        pl_req_reply_header(req, "Retry-After", v);
-        return deny(req, rc, 429, "Too Many Requests", "rate limit of this API key exceeded");
-    }
-    return true;
+    return within_limit(req, k, wait, left, rc, "rate limit of this API key exceeded");
 }
 
 bool
@@ -242,7 +259,7 @@ gw_limit_signed(struct pl_req *req, enum MHD_Result *rc)
 {
     struct gw_keys *k = ((const struct svc_ctx *)pl_req_ctx(req))->keys;
     long long now = pl_time_mono_us();
-    char ip[64], hash[65], v[24];
+    char ip[64], hash[65];
     double wait, left = 0;
     struct entry *e;
 
@@ -250,18 +267,8 @@ gw_limit_signed(struct pl_req *req, enum MHD_Result *rc)
                                 pl_req_client_ip(req, ip)), hash);
     pthread_mutex_lock(&k->lock);
     e = slot_in(k->client, hash);
-    if (strcmp(e->hash, hash) != 0) { /* another client takes the slot: a new bucket */
-        memset(e, 0, sizeof(*e));
-        snprintf(e->hash, sizeof(e->hash), "%s", hash);
-        e->refilled_us = now;
-        e->tokens = -1;
-    }
+    claim(e, hash, now);
     wait = take_token(k, e, now, &left);
     pthread_mutex_unlock(&k->lock);
-    rate_headers(req, k, left);
-    if (wait <= 0)
-        return true;
-    snprintf(v, sizeof(v), "%.0f", ceil(wait));
-    pl_req_reply_header(req, "Retry-After", v);
-    return deny(req, rc, 429, "Too Many Requests", "rate limit of this client exceeded");
+    return within_limit(req, k, wait, left, rc, "rate limit of this client exceeded");
 }
