@@ -88,6 +88,13 @@ bool inb_outbound_media_link(const struct inb_cfg *cfg, struct pl_arena *a,
                              const struct outb_job *job, struct outb_payload *p,
                              struct outb_result *r);
 /*
+ * Fills r for a media-svc call about job's media that failed, and returns false: status 0 (no
+ * answer, why says what happened) and other statuses end the try as retryable
+ * (media_unavailable); 404 fails the message for good (media_not_found).
+ */
+bool inb_outbound_media_failed(struct pl_arena *a, const struct outb_job *job, long status,
+                               const char *why, struct outb_result *r);
+/*
  * Copies job's media from media-svc (GET /api/media/{id}/content) into a new file under TMPDIR
  * whose path it writes to path, for an upload to the provider.  Returns true with the file made
  * (the caller removes it); else false with r filled as inb_outbound_media_link does, or

@@ -22,6 +22,22 @@
 
 #define MEDIA_CALL_TIMEOUT_MS 5000
 
+bool
+inb_outbound_media_failed(struct pl_arena *a, const struct outb_job *job, long status,
+                          const char *why, struct outb_result *r)
+{
+    if (status == 0)
+        return outb_result_unanswered(r, OUTB_RETRY, "media_unavailable",
+                                      pl_arena_printf(a, "media-svc could not be reached: %s",
+                                                      why));
+    if (status == 404)
+        return outb_result_unanswered(r, OUTB_PERMANENT, "media_not_found",
+                                      pl_arena_printf(a, "media \"%s\" is unknown to media-svc",
+                                                      job->media_id));
+    return outb_result_unanswered(r, OUTB_RETRY, "media_unavailable",
+                                  pl_arena_printf(a, "media-svc answered HTTP %ld", status));
+}
+
 /*
  * GETs media-svc's url, for job's media, into *out (kept by the arena).  True with a 200 JSON
  * object; else false with r filled.
@@ -35,24 +51,10 @@ media_get(const struct inb_cfg *cfg, struct pl_arena *a, const struct outb_job *
     const char *url = pl_arena_printf(a, "%s/api/media/%s%s", cfg->media_url, job->media_id,
                                       suffix);
 
-    r->http_status = 0; /* no provider answer: the attempt records none */
-    r->retry_after_s = -1;
-    if (pl_client_call(a, "GET", url, NULL, MEDIA_CALL_TIMEOUT_MS, &resp, &err) != PL_OK) {
-        outb_result_error(r, OUTB_RETRY, "media_unavailable",
-                          pl_arena_printf(a, "media-svc could not be reached: %s", err.msg));
-        return false;
-    }
-    if (resp.status == 404) {
-        outb_result_error(r, OUTB_PERMANENT, "media_not_found",
-                          pl_arena_printf(a, "media \"%s\" is unknown to media-svc",
-                                          job->media_id));
-        return false;
-    }
-    if (resp.status != 200 || !json_is_object(resp.json)) {
-        outb_result_error(r, OUTB_RETRY, "media_unavailable",
-                          pl_arena_printf(a, "media-svc answered HTTP %ld", resp.status));
-        return false;
-    }
+    if (pl_client_call(a, "GET", url, NULL, MEDIA_CALL_TIMEOUT_MS, &resp, &err) != PL_OK)
+        return inb_outbound_media_failed(a, job, 0, err.msg, r);
+    if (resp.status != 200 || !json_is_object(resp.json))
+        return inb_outbound_media_failed(a, job, resp.status, NULL, r);
     *out = resp.json;
     return true;
 }
@@ -62,15 +64,14 @@ inb_outbound_media_link(const struct inb_cfg *cfg, struct pl_arena *a,
                         const struct outb_job *job, struct outb_payload *p, struct outb_result *r)
 {
     json_t *dl = NULL, *meta = NULL;
-    const char **link = &p->link;
 
     p->link = p->filename = p->media_type = NULL;
     if (!media_get(cfg, a, job, "/download", &dl, r))
         goto fail;
-    *link = json_string_value(json_object_get(dl, "download_url"));
-    if (*link == NULL || (*link)[0] == '\0') {
-        outb_result_error(r, OUTB_RETRY, "media_unavailable",
-                          "media-svc answered without a download_url");
+    p->link = json_string_value(json_object_get(dl, "download_url"));
+    if (p->link == NULL || p->link[0] == '\0') {
+        outb_result_unanswered(r, OUTB_RETRY, "media_unavailable",
+                               "media-svc answered without a download_url");
         goto fail;
     }
     if (strcmp(job->content_type, "document") == 0) {

@@ -129,6 +129,20 @@ outb_result_error(struct outb_result *r, enum outb_class cls, const char *code, 
     outb_copy(r->message, sizeof(r->message), msg);
 }
 
+/*
+ * Fills r for a try that ended without a provider answer (no HTTP status, no Retry-After).
+ * Returns false, so a failing step is one line.
+ */
+static inline bool
+outb_result_unanswered(struct outb_result *r, enum outb_class cls, const char *code,
+                       const char *msg)
+{
+    r->http_status = 0;
+    r->retry_after_s = -1;
+    outb_result_error(r, cls, code, msg);
+    return false;
+}
+
 /* The class of an HTTP status without a more specific provider code. */
 static inline enum outb_class
 outb_http_class(long status)

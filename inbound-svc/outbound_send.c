@@ -112,12 +112,9 @@ prepare(const struct inb_cfg *cfg, struct pl_arena *a, const struct outb_job *jo
     p->group = job->group;
     p->body = job->body;
     p->kind = outb_kind_of(job->content_type);
-    if (p->kind == NULL) { /* recorded by a newer version that knows more kinds */
-        r->retry_after_s = -1;
-        outb_result_error(r, OUTB_PERMANENT, "unsupported_content_type",
-                          "this version does not send such messages");
-        return false;
-    }
+    if (p->kind == NULL) /* recorded by a newer version that knows more kinds */
+        return outb_result_unanswered(r, OUTB_PERMANENT, "unsupported_content_type",
+                                      "this version does not send such messages");
     if (!p->kind->media)
         return true;
     if (!inb_outbound_media_link(cfg, a, job, p, r))
@@ -158,9 +155,7 @@ transport_error(CURLcode rc, const char *provider, struct outb_result *r)
 {
     const char *code = rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "transport";
 
-    r->http_status = 0;
-    r->retry_after_s = -1;
-    outb_result_error(r, OUTB_RETRY, code, curl_easy_strerror(rc));
+    outb_result_unanswered(r, OUTB_RETRY, code, curl_easy_strerror(rc));
     pl_log_warn("%s send failed without an answer: %s", provider, curl_easy_strerror(rc));
 }
 

@@ -26,15 +26,6 @@
 #define CONTENT_TIMEOUT_MS 60000L
 #define CHUNK 65536
 
-static bool
-fail(struct outb_result *r, enum outb_class c, const char *code, const char *message)
-{
-    r->http_status = 0; /* no provider answer: the attempt records none */
-    r->retry_after_s = -1;
-    outb_result_error(r, c, code, message);
-    return false;
-}
-
 /* Copies the answer's body into fd; false with r filled. */
 static bool
 copy_body(struct pl_arena *a, struct pl_client_stream *s, int fd, struct outb_result *r)
@@ -46,23 +37,23 @@ copy_body(struct pl_arena *a, struct pl_client_stream *s, int fd, struct outb_re
 
     while ((n = pl_client_stream_read(s, buf, sizeof(buf), &err)) > 0) {
         if ((total += n) > OUTB_UPLOAD_MAX)
-            return fail(r, OUTB_PERMANENT, "file_too_large",
-                        "the file is larger than Telegram's 50 MB upload limit");
+            return outb_result_unanswered(r, OUTB_PERMANENT, "file_too_large",
+                                          "the file is larger than Telegram's 50 MB upload limit");
         for (long off = 0; off < n;) {
             ssize_t w = write(fd, buf + off, (size_t)(n - off));
 
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0)
-                return fail(r, OUTB_RETRY, "media_unavailable",
-                            pl_arena_printf(a, "could not write the upload file: %s",
-                                            strerror(errno)));
+                return outb_result_unanswered(
+                    r, OUTB_RETRY, "media_unavailable",
+                    pl_arena_printf(a, "could not write the upload file: %s", strerror(errno)));
             off += w;
         }
     }
     if (n < 0)
-        return fail(r, OUTB_RETRY, "media_unavailable",
-                    pl_arena_printf(a, "media-svc content: %s", err.msg));
+        return outb_result_unanswered(r, OUTB_RETRY, "media_unavailable",
+                                      pl_arena_printf(a, "media-svc content: %s", err.msg));
     return true;
 }
 
@@ -79,17 +70,10 @@ download(const struct inb_cfg *cfg, struct pl_arena *a, const struct outb_job *j
     int status = s != NULL ? pl_client_stream_wait(s, &err) : PL_ERR;
     bool ok;
 
-    if (status < 0) {
-        pl_client_stream_free(s);
-        return fail(r, OUTB_RETRY, "media_unavailable",
-                    pl_arena_printf(a, "media-svc could not be reached: %s", err.msg));
-    }
-    if (status == 404)
-        ok = fail(r, OUTB_PERMANENT, "media_not_found",
-                  pl_arena_printf(a, "media \"%s\" is unknown to media-svc", job->media_id));
+    if (status < 0)
+        ok = inb_outbound_media_failed(a, job, 0, err.msg, r);
     else if (status != 200)
-        ok = fail(r, OUTB_RETRY, "media_unavailable",
-                  pl_arena_printf(a, "media-svc answered HTTP %d to the content", status));
+        ok = inb_outbound_media_failed(a, job, status, NULL, r);
     else
         ok = copy_body(a, s, fd, r);
     pl_client_stream_free(s);
@@ -106,13 +90,17 @@ inb_outbound_media_file(const struct inb_cfg *cfg, struct pl_arena *a, const str
 
     snprintf(path, OUTB_PATH_MAX, "%s/parley-upload-XXXXXX", dir && *dir ? dir : "/tmp");
     if ((fd = mkstemp(path)) < 0) { /* mode 0600 */
+        const char *why = strerror(errno);
+
         path[0] = '\0';
-        return fail(r, OUTB_RETRY, "media_unavailable",
-                    pl_arena_printf(a, "could not make the upload file: %s", strerror(errno)));
+        return outb_result_unanswered(r, OUTB_RETRY, "media_unavailable",
+                                      pl_arena_printf(a, "could not make the upload file: %s",
+                                                      why));
     }
     ok = download(cfg, a, job, fd, r);
     if (close(fd) != 0 && ok)
-        ok = fail(r, OUTB_RETRY, "media_unavailable", "could not write the upload file");
+        ok = outb_result_unanswered(r, OUTB_RETRY, "media_unavailable",
+                                    "could not write the upload file");
     if (!ok) {
         unlink(path);
         path[0] = '\0';

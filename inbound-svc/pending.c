@@ -53,37 +53,30 @@ inb_pending_new(struct pl_arena *a, const struct inb_cfg *cfg)
 void
 inb_pending_add(struct inb_pending *p, struct inb_run *r, const struct inb_item *it, json_t *body)
 {
-    struct entry *e;
     const char *text = pl_json_dump(p->a, pl_json_keep(p->a, body));
+    size_t len = strlen(text) + 64; /* with its item's trace_id and punctuation */
 
-    if (p->n > 0 && (p->n == PENDING_MAX || p->bytes + strlen(text) > PENDING_BYTES))
+    if (p->n > 0 && (p->n == PENDING_MAX || p->bytes + len > PENDING_BYTES))
         inb_pending_flush(p);
-    e = &p->v[p->n++];
-    *e = (struct entry){ r, it, body, text };
-    p->bytes += strlen(text) + 64;
+    p->v[p->n++] = (struct entry){ r, it, body, text };
+    p->bytes += len;
 }
 
-/* {"messages":[{"trace_id":...,"message":...},...]} of the n entries, in the arena. */
-static const char *
-request_body(struct inb_pending *p, int n)
+/* {"messages":[{"trace_id":...,"message":...},...]} of the n entries, into out. */
+static void
+request_body(struct inb_pending *p, int n, struct pl_buf *out)
 {
-    struct pl_buf out = PL_BUF_INIT;
-    const char *text;
-
-    pl_buf_puts(&out, "{\"messages\":[");
+    pl_buf_puts(out, "{\"messages\":[");
     for (int i = 0; i < n; i++) {
         const struct entry *e = &p->v[i];
 
-        pl_buf_puts(&out, i ? ",{" : "{");
+        pl_buf_puts(out, i ? ",{" : "{");
         if (e->r->trace != NULL && *e->r->trace != '\0')
-            pl_buf_printf(&out, "\"trace_id\":%s,",
+            pl_buf_printf(out, "\"trace_id\":%s,",
                           pl_json_dump(p->a, pl_json_keep(p->a, json_string(e->r->trace))));
-        pl_buf_printf(&out, "\"message\":%s}", e->text);
+        pl_buf_printf(out, "\"message\":%s}", e->text);
     }
-    pl_buf_puts(&out, "]}");
-    text = pl_arena_strndup(p->a, out.data, out.len);
-    pl_buf_cleanup(&out);
-    return text;
+    pl_buf_puts(out, "]}");
 }
 
 /* One entry of the answer: the item's outcome on its row, then an echo's status. */
@@ -115,10 +108,11 @@ void
 inb_pending_flush(struct inb_pending *p)
 {
     const char *url, *saved = pl_log_request_id();
+    struct pl_buf body = PL_BUF_INIT;
     struct pl_client_resp resp;
     struct pl_err err = PL_ERR_INIT;
     const json_t *data;
-    int n;
+    int n, rc;
 
     if (p == NULL || p->n == 0)
         return;
@@ -126,8 +120,10 @@ inb_pending_flush(struct inb_pending *p)
     p->n = 0;
     p->bytes = 0;
     url = pl_arena_printf(p->a, "%s/api/messages/batch", p->cfg->messaging_url);
-    if (pl_client_call(p->a, "POST", url, request_body(p, n), INB_CALL_TIMEOUT_MS, &resp, &err) !=
-        PL_OK) {
+    request_body(p, n, &body);
+    rc = pl_client_call(p->a, "POST", url, body.data, INB_CALL_TIMEOUT_MS, &resp, &err);
+    pl_buf_cleanup(&body);
+    if (rc != PL_OK) {
         settle_all(p, n, INB_RETRY, err.msg);
         return;
     }

@@ -1,5 +1,5 @@
 /*
- * retention.c - deletes what inbound-svc no longer needs: webhook rows processed (done) more
+ * retention_db.c - deletes what inbound-svc no longer needs: webhook rows processed (done) more
  * than PARLEY_INBOUND_RETENTION_DAYS ago, with their raw bodies, and finished outbound
  * deliveries (sent or failed, outcome written back) last changed that long ago, with their
  * attempts.
@@ -82,7 +82,7 @@ purge(PGconn *db, const struct pl_stmt *first, const struct pl_stmt *rows_of, co
 }
 
 void
-inb_retention_run(PGconn *db, long days)
+inb_db_retention_run(PGconn *db, long days)
 {
     char d[24];
     long w, del;

@@ -94,8 +94,8 @@ enum MHD_Result inb_webhooks_replay(struct pl_req *req);
  */
 struct inb_workers *inb_workers_start(const struct inb_cfg *cfg, struct pl_db *db, int n);
 
-/* One retention pass (retention.c): finished rows older than days are deleted. */
-void inb_retention_run(PGconn *db, long days);
+/* One retention pass (retention_db.c): finished rows older than days are deleted. */
+void inb_db_retention_run(PGconn *db, long days);
 void inb_workers_wake(struct inb_workers *w);
 void inb_workers_stop(struct inb_workers *w);
 

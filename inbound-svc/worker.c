@@ -16,7 +16,7 @@
  *
  * Workers sleep on a condition variable woken by each stored delivery, and poll every
  * IDLE_POLL_MS for retries that came due and rows stored by other replicas.  Once an hour (the
- * first time 10 s after start) one of them runs the retention pass (retention.c).
+ * first time 10 s after start) one of them runs the retention pass (retention_db.c).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -192,7 +192,7 @@ retention_turn(struct inb_workers *w)
         !atomic_compare_exchange_strong(&w->retention_at, &due, now + RETENTION_EVERY_US))
         return;
     if ((db = pl_db_conn(w->db, &err)) != NULL)
-        inb_retention_run(db, w->cfg->retention_days);
+        inb_db_retention_run(db, w->cfg->retention_days);
 }
 
 static void *
