@@ -21,6 +21,8 @@
 #include "parley/http.h"
 #include "parley/log.h"
 
+#include "local_server.h"
+
 #define TOKEN "client-test-token"
 
 static struct pl_server *srv;
@@ -54,18 +56,11 @@ static const struct pl_route routes[] = {
 static int
 setup(void **state)
 {
-    struct pl_server_opts opts = { .service = "client-test", .threads = 2, .max_body = 4096,
-                                   .service_token = TOKEN, .routes = routes };
-    struct pl_err err = PL_ERR_INIT;
-
     (void)state;
     pl_log_init("client-test", PL_LOG_ERROR);
     pl_client_global_init(TOKEN);
-    srv = pl_server_start(&opts, &err);
-    if (srv == NULL)
-        return -1;
-    snprintf(base, sizeof(base), "http://127.0.0.1:%u", (unsigned)pl_server_port(srv));
-    return 0;
+    srv = local_server_start("client-test", TOKEN, routes, 2, base);
+    return srv != NULL ? 0 : -1;
 }
 
 static int

@@ -26,6 +26,8 @@
 #include "parley/err.h"
 #include "parley/http.h"
 #include "parley/log.h"
+
+#include "local_server.h"
 #include "parley/uuid.h"
 
 #define TOKEN "client-async-token"
@@ -125,19 +127,6 @@ static const struct pl_route front_routes[] = {
     { NULL, NULL, NULL, 0 },
 };
 
-static struct pl_server *
-start(const struct pl_route *routes, unsigned threads, char *base)
-{
-    struct pl_server_opts opts = { .service = "client-async-test", .threads = threads,
-                                   .max_body = 4096, .service_token = TOKEN, .routes = routes };
-    struct pl_err err = PL_ERR_INIT;
-    struct pl_server *s = pl_server_start(&opts, &err);
-
-    if (s != NULL)
-        snprintf(base, 64, "http://127.0.0.1:%u", (unsigned)pl_server_port(s));
-    return s;
-}
-
 static int
 setup(void **state)
 {
@@ -146,8 +135,8 @@ setup(void **state)
     pl_client_global_init(TOKEN);
     /* The back's slow handler holds its thread; connections land on thread fd % pool size, so
      * enough threads that eight connections seldom share one. */
-    back = start(back_routes, 32, back_base);
-    front = start(front_routes, 2, front_base);
+    back = local_server_start("client-async-test", TOKEN, back_routes, 32, back_base);
+    front = local_server_start("client-async-test", TOKEN, front_routes, 2, front_base);
     return back != NULL && front != NULL ? 0 : -1;
 }
 

@@ -12,58 +12,12 @@
 
 #include <cmocka.h>
 
-#include "../../../inbound-svc/telegram.h"
-#include "../../../inbound-svc/whatsapp.h"
+#include "deliveries.h"
 
-/* A WhatsApp delivery: one entry, one change of the given field, with the given value members. */
-#define WA_FIELD(field, value)                                                                     \
-    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"WABA\",\"changes\":[{"        \
-    "\"field\":\"" field "\",\"value\":{\"messaging_product\":\"whatsapp\",\"metadata\":{"         \
-    "\"display_phone_number\":\"15550001111\",\"phone_number_id\":\"PNID\"}," value "}}]}]}"
-#define WA(value) WA_FIELD("messages", value)
-#define CONTACT "\"contacts\":[{\"profile\":{\"name\":\"Ana\"},\"wa_id\":\"4911\"}]"
-#define MSG(id, type, rest)                                                                        \
-    "{\"from\":\"4911\",\"id\":\"" id "\",\"timestamp\":\"1\",\"type\":\"" type "\"," rest "}"
 /* A Telegram message update with the given chat and extra members. */
 #define TG_MSG(chat, rest)                                                                         \
     "{\"update_id\":1,\"message\":{\"message_id\":9,\"date\":1,\"from\":{\"id\":77,"               \
     "\"is_bot\":false,\"first_name\":\"Bo\"},\"chat\":" chat "," rest "}}"
-
-struct parsed {
-    json_t *root;
-    struct inb_items items;
-};
-
-static void
-wa(struct parsed *p, const char *text)
-{
-    json_error_t e;
-
-    p->root = json_loads(text, 0, &e);
-    if (p->root == NULL)
-        fail_msg("bad test JSON: %s at %d: %s", e.text, e.position, text);
-    p->items = (struct inb_items)INB_ITEMS_INIT;
-    inb_wa_normalise(p->root, &p->items);
-}
-
-static void
-tg(struct parsed *p, const char *text)
-{
-    json_error_t e;
-
-    p->root = json_loads(text, 0, &e);
-    if (p->root == NULL)
-        fail_msg("bad test JSON: %s at %d: %s", e.text, e.position, text);
-    p->items = (struct inb_items)INB_ITEMS_INIT;
-    inb_tg_normalise(p->root, "123456", &p->items);
-}
-
-static void
-done(struct parsed *p)
-{
-    inb_items_cleanup(&p->items);
-    json_decref(p->root);
-}
 
 static const char *
 jstr(const json_t *obj, const char *key)

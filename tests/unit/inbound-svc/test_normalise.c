@@ -12,50 +12,7 @@
 #include <cmocka.h>
 
 #include "../../../inbound-svc/signature.h"
-#include "../../../inbound-svc/telegram.h"
-#include "../../../inbound-svc/whatsapp.h"
-
-/* A WhatsApp delivery: one entry, one change of field messages, with the given value members. */
-#define WA(value)                                                                                  \
-    "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"WABA\",\"changes\":[{"        \
-    "\"field\":\"messages\",\"value\":{\"messaging_product\":\"whatsapp\",\"metadata\":{"          \
-    "\"display_phone_number\":\"15550001111\",\"phone_number_id\":\"PNID\"}," value "}}]}]}"
-#define CONTACT "\"contacts\":[{\"profile\":{\"name\":\"Ana\"},\"wa_id\":\"4911\"}]"
-#define MSG(id, type, rest)                                                                        \
-    "{\"from\":\"4911\",\"id\":\"" id "\",\"timestamp\":\"1\",\"type\":\"" type "\"," rest "}"
-
-struct parsed {
-    json_t *root;
-    struct inb_items items;
-};
-
-static void
-wa(struct parsed *p, const char *text)
-{
-    json_error_t e;
-
-    p->root = json_loads(text, 0, &e);
-    if (p->root == NULL)
-        fail_msg("bad test JSON: %s at %d: %s", e.text, e.position, text);
-    p->items = (struct inb_items)INB_ITEMS_INIT;
-    inb_wa_normalise(p->root, &p->items);
-}
-
-static void
-tg(struct parsed *p, const char *text)
-{
-    p->root = json_loads(text, 0, NULL);
-    assert_non_null(p->root);
-    p->items = (struct inb_items)INB_ITEMS_INIT;
-    inb_tg_normalise(p->root, "123456", &p->items);
-}
-
-static void
-done(struct parsed *p)
-{
-    inb_items_cleanup(&p->items);
-    json_decref(p->root);
-}
+#include "deliveries.h"
 
 static const char *
 meta_str(const struct inb_item *it, const char *obj, const char *key)
