@@ -6,12 +6,16 @@
  * connection; the set of prepared statements lives beside the thread's connection and is
  * forgotten when the connection is replaced.  A connection found broken is replaced before the
  * next query; a query that fails because the connection dropped is answered 503 and not retried,
- * since it may have committed.
+ * since it may have committed.  A connection idle for IDLE_CHECK_US is first checked for an end
+ * the server announced meanwhile (a restart, a terminated backend): under load this costs
+ * nothing, and after a database restart no thread answers 503 for a connection that was
+ * already gone before the request came.
  */
 #include "parley/db.h"
 
 #include <errno.h> /* program_invocation_short_name */
 #include <openssl/sha.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,9 +25,11 @@
 #include "parley/arena.h"
 #include "parley/err.h"
 #include "parley/log.h"
+#include "parley/uuid.h"
 
 #define MAX_PREPARED 64
 #define STATEMENT_TIMEOUT "5s"
+#define IDLE_CHECK_US 500000
 
 struct pl_db {
     char *conninfo;
@@ -31,6 +37,7 @@ struct pl_db {
 
 struct thread_conn {
     PGconn *conn;
+    int64_t handed_us; /* when pl_db_conn last gave it out */
     int nprepared;
     const struct pl_stmt *prepared[MAX_PREPARED];
 };
@@ -131,13 +138,32 @@ pl_db_thread_close(void)
     tconn.nprepared = 0;
 }
 
+/*
+ * True when the server spoke on an idle connection.  These connections never LISTEN, so what
+ * comes unasked is in practice the FATAL message of a backend that was ended, then the close
+ * (libpq notices the close only on a later read); such a connection is replaced.
+ */
+static bool
+closed_while_idle(PGconn *c)
+{
+    struct pollfd p = { PQsocket(c), POLLIN, 0 };
+
+    return poll(&p, 1, 0) > 0;
+}
+
 PGconn *
 pl_db_conn(struct pl_db *db, struct pl_err *err)
 {
+    int64_t now = pl_time_mono_us();
+
     if (tconn.conn != NULL && PQstatus(tconn.conn) == CONNECTION_OK &&
-        PQtransactionStatus(tconn.conn) == PQTRANS_IDLE)
+        PQtransactionStatus(tconn.conn) == PQTRANS_IDLE &&
+        (now - tconn.handed_us < IDLE_CHECK_US || !closed_while_idle(tconn.conn))) {
+        tconn.handed_us = now;
         return tconn.conn;
+    }
     pl_db_thread_close(); /* broken, or left inside a transaction by a crashed caller */
+    tconn.handed_us = now;
     tconn.conn = connect_db(db->conninfo);
     if (tconn.conn == NULL) {
         pl_err_set(err, 503, "database_unavailable", "the database is not reachable");

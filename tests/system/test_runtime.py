@@ -152,6 +152,20 @@ def test_replicas_migrating_together_apply_each_migration_once():
         superuser_sql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
 
+def test_connections_ended_while_idle_are_replaced_before_use(api):
+    """The database ends every idle connection of the service (a restart, an operator): the
+    requests that come later, on every thread, are all answered as if nothing happened."""
+    killed = superuser_sql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = 'parley_customers' AND pid <> pg_backend_pid() "
+        "AND application_name = 'customer-svc'")
+    assert int(killed) >= 1
+    time.sleep(1.0)  # idle: the service has not used them since
+    statuses = [ps.Client(ps.CUSTOMER_URL).get("/api/customers?per_page=1", allow_5xx=True).status
+                for _ in range(16)]  # a new connection each, so every pool thread takes some
+    assert statuses == [200] * 16, statuses
+
+
 def test_database_connections_lost_are_reopened(api, kafka):
     """Every backend of the service is killed: answers stay clean (200 or 503, never 500) and
     the service, its relay included, is back within a few requests."""
