@@ -90,7 +90,7 @@ put_url(struct pl_buf *out, const struct pl_req *req, const char *base, const st
     char *text;
 
     pl_buf_puts(&url, base);
-    if (strncmp(path, "/api/", 5) == 0) {
+    if (strncmp(path, "/api/", 5) == 0 && strncmp(path, "/api/v1/", 8) != 0) {
         pl_buf_puts(&url, "/api/v1/");
         pl_buf_puts(&url, path + 5);
     } else {

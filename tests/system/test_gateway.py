@@ -7,6 +7,7 @@ import os
 import subprocess
 import threading
 import time
+import urllib.parse
 
 
 import parley_sys as ps
@@ -339,6 +340,22 @@ def test_every_call_logged_with_secrets_redacted():
     assert miss["status"] == 404 and miss["route"] == "unmatched" and miss["api_key_id"] is None
 
 
+def follow_logs_paginator(rid):
+    """The paginator's URLs are public ones that answer the next and previous pages."""
+    call(gw(), "GET", "/api/v1/customers/not-a-uuid", headers={"X-Request-Id": rid + "b"})
+    wait_log(rid + "b")
+    p1 = call(gw(), "GET", "/api/v1/logs?path=not-a-uuid&per_page=1")
+    assert p1.status == 200 and p1.json["last_page"] >= 2
+    nxt = urllib.parse.urlsplit(p1.json["next_page_url"])
+    assert nxt.path == "/api/v1/logs"
+    assert urllib.parse.parse_qs(nxt.query) == {"path": ["not-a-uuid"], "page": ["2"],
+                                                "per_page": ["1"]}
+    p2 = call(gw(), "GET", f"{nxt.path}?{nxt.query}")
+    assert p2.status == 200 and p2.json["current_page"] == 2
+    assert p2.json["data"][0]["id"] != p1.json["data"][0]["id"]
+    assert urllib.parse.urlsplit(p2.json["prev_page_url"]).path == "/api/v1/logs"
+
+
 def test_logs_filters_paginator_and_bad_filters():
     rid = ps.new_request_id("logf")
     call(gw(), "GET", "/api/v1/customers/not-a-uuid", headers={"X-Request-Id": rid})
@@ -349,6 +366,7 @@ def test_logs_filters_paginator_and_bad_filters():
     assert r.json["per_page"] == 5 and r.json["data"]
     assert all(e["method"] == "GET" and e["status"] == 404 and "not-a-uuid" in e["path"]
                for e in r.json["data"])
+    follow_logs_paginator(rid)
     today = time.strftime("%Y-%m-%d", time.gmtime())
     assert call(gw(), "GET", f"/api/v1/logs?start_date={today}").json["total"] >= 1
     assert call(gw(), "GET", "/api/v1/logs?end_date=2000-01-01").json["total"] == 0

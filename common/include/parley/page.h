@@ -32,7 +32,8 @@ long long pl_page_offset(const struct pl_page *pg);
 
 /*
  * Writes the paginator into out.  items[0..n) are serialized JSON values (the rows); public_base
- * is PARLEY_PUBLIC_URL; the URL path is the request's path with "/api" replaced by "/api/v1".
+ * is PARLEY_PUBLIC_URL; the URL path is the request's path with "/api" replaced by "/api/v1"
+ * (a path that is public already, as the gateway's own, is kept).
  */
 void pl_page_render(struct pl_buf *out, const struct pl_req *req, const char *public_base,
                     const struct pl_page *pg, long long total, const char *const *items, int n);
