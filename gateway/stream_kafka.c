@@ -6,7 +6,9 @@
  * end offsets read when it starts (the group id, gateway-stream-<host>-<pid>, is only a name; it
  * commits nothing).  The hub counts as ready only once those offsets are fixed: from then on every
  * event is read, so a stream that joined later misses none.  Until Kafka answers, it retries, and
- * streams are refused with 503 meanwhile.
+ * streams are refused with 503 meanwhile.  Partitions added to the topics later (to scale them)
+ * are found by a metadata check every PARTITION_CHECK_US and read from their first event, since
+ * every event in them was written after this consumer started.
  *
  * Created and updated events carry the message.  A status event carries only the message id, so
  * the message is fetched from messaging-svc in its current state, and only when someone listens
@@ -31,6 +33,7 @@
 
 #define FETCH_TIMEOUT_MS 5000L
 #define META_TIMEOUT_MS 5000
+#define PARTITION_CHECK_US (10LL * 1000000)
 
 static const char *const topics[] = {
     "message.inbound.created", "message.outbound.created", "message.updated",
@@ -118,6 +121,62 @@ position(struct gw_stream_kafka *k)
     }
 }
 
+static bool
+is_ours(const char *topic)
+{
+    for (size_t i = 0; i < NTOPICS; i++)
+        if (strcmp(topic, topics[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The partitions of our topics in md that are not in have. */
+static rd_kafka_topic_partition_list_t *
+unassigned(const struct rd_kafka_metadata *md, const rd_kafka_topic_partition_list_t *have)
+{
+    rd_kafka_topic_partition_list_t *add = rd_kafka_topic_partition_list_new(4);
+
+    for (int t = 0; t < md->topic_cnt; t++) {
+        const rd_kafka_metadata_topic_t *mt = &md->topics[t];
+
+        if (mt->err != RD_KAFKA_RESP_ERR_NO_ERROR || !is_ours(mt->topic))
+            continue;
+        for (int p = 0; p < mt->partition_cnt; p++)
+            if (rd_kafka_topic_partition_list_find(have, mt->topic, mt->partitions[p].id) == NULL)
+                rd_kafka_topic_partition_list_add(add, mt->topic, mt->partitions[p].id)->offset =
+                    RD_KAFKA_OFFSET_BEGINNING;
+    }
+    return add;
+}
+
+/* Adds the partitions created since the assignment, from their beginnings.  Quiet when Kafka
+ * does not answer: the next check tries again. */
+static void
+assign_new_partitions(struct gw_stream_kafka *k)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_partition_list_t *have = NULL, *add;
+    rd_kafka_error_t *e;
+
+    if (rd_kafka_assignment(k->rk, &have) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    if (rd_kafka_metadata(k->rk, 1, NULL, &md, META_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_topic_partition_list_destroy(have);
+        return;
+    }
+    add = unassigned(md, have);
+    if (add->cnt > 0 && (e = rd_kafka_incremental_assign(k->rk, add)) != NULL) {
+        pl_log_warn("event streams: could not add %d new partitions: %s", add->cnt,
+                    rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    } else if (add->cnt > 0) {
+        pl_log_info("event streams: reading %d new partitions from their beginnings", add->cnt);
+    }
+    rd_kafka_topic_partition_list_destroy(add);
+    rd_kafka_topic_partition_list_destroy(have);
+    rd_kafka_metadata_destroy(md);
+}
+
 /* Publishes every message of a {"data": [...]} list or a single message object. */
 static void
 publish_fetched(struct gw_hub *h, const json_t *j)
@@ -185,11 +244,18 @@ static void *
 consume_main(void *arg)
 {
     struct gw_stream_kafka *k = arg;
+    int64_t checked_us;
 
     position(k);
+    checked_us = pl_time_mono_us();
     while (!atomic_load(&k->stop)) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, 200);
+        rd_kafka_message_t *m;
 
+        if (pl_time_mono_us() - checked_us >= PARTITION_CHECK_US) {
+            assign_new_partitions(k);
+            checked_us = pl_time_mono_us();
+        }
+        m = rd_kafka_consumer_poll(k->rk, 200);
         if (m == NULL)
             continue;
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Single-node KRaft Kafka broker (broker + controller) for the local stack.
 #   deploy/local/kafka.sh start|stop|status
+#   deploy/local/kafka.sh partitions TOPIC COUNT   (raises a topic's partition count; for tests)
 # Jars: fetched once from Maven Central (deploy/local/kafka/pom.xml) into
 #   $PARLEY_CACHE_DIR/kafka-<version>/libs. State: $PARLEY_RUN_DIR/kafka/{data,config,cluster.id}.
-# Listeners: PLAINTEXT 127.0.0.1:9092, CONTROLLER 127.0.0.1:9093. Log: .run/logs/kafka.log.
+# Listeners: PLAINTEXT 127.0.0.1:9092, CONTROLLER 127.0.0.1:9093 (PARLEY_KAFKA_PORT and
+# PARLEY_KAFKA_CONTROLLER_PORT move them: a second broker, with its own PARLEY_RUN_DIR, for tests).
+# Log: .run/logs/kafka.log.
 #
 # Version: 4.3.1 is the newest whose broker and tools jars are both served, and it was checked with
 # kcat on Debian 12's librdkafka 2.0.2 (idempotent producer with acks=all, group consumer with commits).
@@ -15,8 +18,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 KAFKA_VERSION="${PARLEY_KAFKA_VERSION:-4.3.1}"
 KAFKA_HEAP="${PARLEY_KAFKA_HEAP:--Xmx512m -Xms256m}"
 KAFKA_HOST=127.0.0.1
-KAFKA_PORT=9092
-CONTROLLER_PORT=9093
+KAFKA_PORT="${PARLEY_KAFKA_PORT:-9092}"
+CONTROLLER_PORT="${PARLEY_KAFKA_CONTROLLER_PORT:-9093}"
 BOOTSTRAP="$KAFKA_HOST:$KAFKA_PORT"
 START_DEADLINE_S=60
 POM="$LOCAL_DIR/kafka/pom.xml"
@@ -39,7 +42,7 @@ TOPICS=(
     media.uploaded webhook.inbound.received
 )
 
-usage() { echo "usage: $0 start|stop|status" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|status|partitions TOPIC COUNT" >&2; exit 2; }
 
 require_java() {
     command -v java >/dev/null 2>&1 || die "java not found (Kafka $KAFKA_VERSION needs Java >= 17; run deploy/local/install.sh)"
@@ -304,9 +307,18 @@ cmd_status() {
     fi
 }
 
-[[ $# -eq 1 ]] || usage
-case "$1" in
-    start) cmd_start ;;
+# partitions TOPIC COUNT: the topic gets COUNT partitions (Kafka can add partitions, never remove).
+cmd_partitions() {
+    [[ $# -eq 2 && "$2" =~ ^[0-9]+$ ]] || usage
+    kafka_java org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" --alter \
+        --topic "$1" --partitions "$2" >>"$KAFKA_LOG" 2>&1 ||
+        die "could not give $1 $2 partitions (see $KAFKA_LOG)"
+}
+
+[[ $# -ge 1 ]] || usage
+case "${1:-}" in
+    start) [[ $# -eq 1 ]] || usage; cmd_start ;;
+    partitions) shift; cmd_partitions "$@" ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     *) usage ;;

@@ -6,12 +6,15 @@ normal one keeps receiving, without the gateway's memory growing with it.  Pings
 a spare gateway (short ping period) so the stack's gateway keeps its defaults.
 """
 
+import json
 import os
 import resource  # noqa: F401 - documents that RSS is read from /proc, not from this process
 import socket
+import subprocess
 import threading
 import time
 import urllib.parse
+import uuid
 
 import pytest
 
@@ -417,3 +420,53 @@ def test_sigterm_ends_open_streams_and_exits_promptly():
     finally:
         if g.proc.poll() is None:
             g.stop()
+
+
+# ----------------------------------------------------------------------------------------------- partitions
+
+def kafka_env(run_dir, port, controller_port):
+    return {**os.environ, "PARLEY_RUN_DIR": str(run_dir), "PARLEY_KAFKA_PORT": str(port),
+            "PARLEY_KAFKA_CONTROLLER_PORT": str(controller_port)}
+
+
+def kafka_sh(env, *args, timeout=120):
+    p = subprocess.run([str(ps.ROOT / "deploy" / "local" / "kafka.sh"), *args], env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, f"kafka.sh {args}: {p.stdout[-2000:]}{p.stderr[-2000:]}"
+
+
+def produce(brokers, topic, partition, msg):
+    envelope = {"event_id": str(uuid.uuid4()), "topic": topic, "source_service": "messaging-svc",
+                "occurred_at": msg["created_at"], "trace_id": ps.new_request_id("part"),
+                "schema_version": 1, "key": msg["conversation_id"], "payload": msg}
+    p = subprocess.run(["kcat", "-b", brokers, "-P", "-t", topic, "-p", str(partition)],
+                       input=json.dumps(envelope), capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+
+
+def test_partitions_added_later_are_read_from_their_first_event(tmp_path):
+    """Topics gain partitions to scale; a running gateway reads the new ones too, from their first
+    event.  Adding partitions cannot be undone, so this runs on a broker of its own, fed by hand
+    with real message objects, and a spare gateway reading it."""
+    port, controller = ps.free_port(), ps.free_port()
+    brokers = f"127.0.0.1:{port}"
+    (tmp_path / "run").mkdir()
+    env = kafka_env(tmp_path / "run", port, controller)
+    kafka_sh(env, "start")
+    g = None
+    try:
+        g = Gateway(KAFKA_BROKERS=brokers, PARLEY_SSE_PING_MS="1000")
+        conv = new_conversation()
+        first, second = send(conv, "before"), send(conv, "after")
+        s = g.stream(conv[0], timeout=40)
+        produce(brokers, "message.inbound.created", 2, first)
+        assert s.event()[0] == first["version"]  # the spare reads this broker
+        kafka_sh(env, "partitions", "message.inbound.created", "4")
+        produce(brokers, "message.inbound.created", 3, second)  # the new partition
+        version, name, data = s.event(timeout=30)
+        assert (version, name, data["id"]) == (second["version"], "message.created", second["id"])
+        s.close()
+    finally:
+        if g is not None:
+            g.stop()
+        kafka_sh(env, "stop")
