@@ -58,8 +58,9 @@ pl_buf_printf(struct pl_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-void
-pl_buf_urlencode(struct pl_buf *b, const char *s)
+/* Appends s with %XX escapes for every byte outside the unreserved characters and keep. */
+static void
+encode(struct pl_buf *b, const char *s, const char *keep)
 {
     static const char hex[] = "0123456789ABCDEF";
 
@@ -67,7 +68,7 @@ pl_buf_urlencode(struct pl_buf *b, const char *s)
         unsigned char c = (unsigned char)*s;
 
         if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
+            c == '-' || c == '.' || c == '_' || c == '~' || (c != '\0' && strchr(keep, c))) {
             pl_buf_append(b, (const char *)&c, 1);
         } else {
             char esc[3] = { '%', hex[c >> 4], hex[c & 15] };
@@ -75,6 +76,18 @@ pl_buf_urlencode(struct pl_buf *b, const char *s)
             pl_buf_append(b, esc, 3);
         }
     }
+}
+
+void
+pl_buf_urlencode(struct pl_buf *b, const char *s)
+{
+    encode(b, s, "");
+}
+
+void
+pl_buf_pathencode(struct pl_buf *b, const char *s)
+{
+    encode(b, s, "/");
 }
 
 void

@@ -44,7 +44,11 @@ add_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
     return MHD_YES;
 }
 
-/* base + "/api" + the path after "/api/v1" + "?" + the query, in the arena. */
+/*
+ * base + "/api" + the path after "/api/v1" + "?" + the query, in the arena.  The path arrives
+ * decoded, so it is encoded again: an id holding "?" or "#" (sent as %3F, %23) must stay part of
+ * its segment, not end the path and add query parameters of the caller's choosing.
+ */
 static const char *
 upstream_url(struct pl_req *req, const char *base)
 {
@@ -53,7 +57,7 @@ upstream_url(struct pl_req *req, const char *base)
 
     pl_buf_puts(&url, base);
     pl_buf_puts(&url, "/api");
-    pl_buf_puts(&url, path + strlen("/api/v1"));
+    pl_buf_pathencode(&url, path + strlen("/api/v1"));
     pl_buf_puts(&url, "?");
     MHD_get_connection_values(pl_req_connection(req), MHD_GET_ARGUMENT_KIND, add_arg, &url);
     if (url.data[url.len - 1] == '?')

@@ -235,6 +235,30 @@ def test_service_never_sees_the_callers_credentials():
         srv.shutdown()
 
 
+def test_path_ids_stay_in_their_segment():
+    """A path arrives decoded; "?", "#" or "%" in an id (sent as %3F, %23, %25) must reach the
+    service inside the same segment, never as a query the caller chose."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    g = Gateway(PARLEY_CUSTOMER_URL=f"http://127.0.0.1:{srv.server_port}")
+    try:
+        Recorder.seen.clear()
+        r = gw(base=g.url).request("GET", "/api/v1/customers/external/t/x%3Fq%3D1%23f%20%25",
+                                   headers={"X-API-Key": API_KEY})
+        assert r.status == 200
+        assert Recorder.seen[-1][0] == "/api/customers/external/t/x%3Fq%3D1%23f%20%25"
+    finally:
+        g.stop()
+        srv.shutdown()
+    t = ps.new_type("odd")
+    odd = "x?y#z w+\u00e9&q=1%41"
+    made = call(gw(), "POST", "/api/v1/customers", {"external_type": t, "external_id": odd,
+                                                     "name": "Odd"})
+    assert made.status == 201
+    r = call(gw(), "GET", f"/api/v1/customers/external/{t}/" + urllib.parse.quote(odd, safe=""))
+    assert r.status == 200 and r.json["id"] == made.json["id"] and r.json["external_id"] == odd
+
+
 def test_unreachable_service_is_503_without_internal_url():
     g = Gateway(PARLEY_CUSTOMER_URL=f"http://127.0.0.1:{free_port()}")
     try:

@@ -20,6 +20,9 @@ void pl_buf_puts(struct pl_buf *b, const char *s);
 void pl_buf_printf(struct pl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s with %XX escapes for everything outside RFC 3986 unreserved characters. */
 void pl_buf_urlencode(struct pl_buf *b, const char *s);
+/* The same for a decoded URL path, keeping its '/' separators: nothing in s can end the path
+ * ('?', '#') or change its meaning ('%') once the result is parsed again. */
+void pl_buf_pathencode(struct pl_buf *b, const char *s);
 /*
  * PostgreSQL array literals, for passing many values as one $n parameter: pl_buf_array_elem
  * appends v to the literal in b (which starts with '{'; a comma is added when needed) as a quoted,

@@ -195,6 +195,17 @@ test_urlencode_appends(void **state)
     pl_buf_cleanup(&b);
 }
 
+static void
+test_pathencode_keeps_slashes_only(void **state)
+{
+    struct pl_buf b = PL_BUF_INIT;
+
+    (void)state;
+    pl_buf_pathencode(&b, "/api/customers/external/t/a?b#c d%2F+\xc3\xa9/x");
+    assert_buf(&b, "/api/customers/external/t/a%3Fb%23c%20d%252F%2B%C3%A9/x");
+    pl_buf_cleanup(&b);
+}
+
 /* Array literal elements: quoted, with '"' and '\\' escaped, NULL bare, commas between. */
 static void
 test_array_elements(void **state)
@@ -232,6 +243,7 @@ main(void)
         cmocka_unit_test(test_urlencode_reserved_escaped),
         cmocka_unit_test(test_urlencode_utf8_bytes),
         cmocka_unit_test(test_urlencode_appends),
+        cmocka_unit_test(test_pathencode_keeps_slashes_only),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
