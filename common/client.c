@@ -163,15 +163,12 @@ pl_client_do(struct pl_arena *a, const char *method, const char *url,
         return pl_err_set(err, 500, "internal", "could not create an HTTP client");
     curl_easy_reset(thread_curl);
     hdrs = pl_client_headers(o);
-    curl_easy_setopt(thread_curl, CURLOPT_URL, url);
+    pl_client_easy_target(thread_curl, url, timeout_ms);
     curl_easy_setopt(thread_curl, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(thread_curl, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(thread_curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(thread_curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(thread_curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 2000 ? timeout_ms : 2000);
     curl_easy_setopt(thread_curl, CURLOPT_WRITEFUNCTION, pl_client_collect);
     curl_easy_setopt(thread_curl, CURLOPT_WRITEDATA, &resp);
-    curl_easy_setopt(thread_curl, CURLOPT_PROTOCOLS_STR, "http,https");
     if (o->body != NULL) {
         curl_easy_setopt(thread_curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
         curl_easy_setopt(thread_curl, CURLOPT_POSTFIELDS, o->body);
@@ -194,6 +191,16 @@ out:
     return ret;
 }
 
+void
+pl_client_easy_target(CURL *e, const char *url, long timeout_ms)
+{
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 2000 ? timeout_ms : 2000L);
+}
+
 /* Sets up one GET of a multi transfer; its body collects into *buf. */
 static CURL *
 get_handle(const char *url, struct curl_slist *hdrs, long timeout_ms, struct pl_buf *buf)
@@ -202,14 +209,11 @@ get_handle(const char *url, struct curl_slist *hdrs, long timeout_ms, struct pl_
 
     if (e == NULL)
         return NULL;
-    curl_easy_setopt(e, CURLOPT_URL, url);
+    pl_client_easy_target(e, url, timeout_ms);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, pl_client_collect);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, buf);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     return e;
 }
 

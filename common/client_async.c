@@ -207,15 +207,12 @@ job_begin(struct loop *l, struct pl_client_job *j)
     }
     j->easy = e;
     j->resp.len = 0;
-    curl_easy_setopt(e, CURLOPT_URL, j->url);
+    pl_client_easy_target(e, j->url, j->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, j->method);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->hdrs);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, j->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, j->timeout_ms < 2000 ? j->timeout_ms : 2000L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, pl_client_collect);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &j->resp);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)j);
     if (j->has_body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->body_len);

@@ -17,6 +17,13 @@ struct pl_err;
  */
 struct curl_slist *pl_client_headers(const struct pl_client_opts *o);
 
+/*
+ * What every call sets on its easy handle: the URL, sent as built (no dot-segment folding: ids
+ * are data, and ".." in one must reach the service as such), http and https only, no signals,
+ * and the connect timeout: the call's timeout, at most 2 s.
+ */
+void pl_client_easy_target(CURL *e, const char *url, long timeout_ms);
+
 /* Logs a failed transfer and maps it: 504 timeout, 502 too large an answer, else 503.  PL_ERR. */
 int pl_client_map_error(CURLcode rc, const char *url, struct pl_err *err);
 /* The same mapping, without the log line. */

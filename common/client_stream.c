@@ -258,11 +258,8 @@ setup(struct pl_client_stream *s, const char *method, long long body_len)
 {
     CURL *e = s->easy;
 
-    curl_easy_setopt(e, CURLOPT_URL, s->url);
+    pl_client_easy_target(e, s->url, s->timeout_ms);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->req_headers);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, s->timeout_ms < 2000 ? s->timeout_ms : 2000L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);

@@ -257,6 +257,12 @@ def test_path_ids_stay_in_their_segment():
     assert made.status == 201
     r = call(gw(), "GET", f"/api/v1/customers/external/{t}/" + urllib.parse.quote(odd, safe=""))
     assert r.status == 200 and r.json["id"] == made.json["id"] and r.json["external_id"] == odd
+    # ".." is an id like any other: not folded into the path before it (by the gateway or libcurl)
+    dots = call(gw(), "POST", "/api/v1/customers", {"external_type": t, "external_id": "..",
+                                                     "name": "Dots"}).json
+    for path in (f"/api/v1/customers/external/{t}/..", f"/api/v1/customers/external/{t}/%2E%2E"):
+        r = call(gw(), "GET", path)
+        assert r.status == 200 and r.json["id"] == dots["id"], path
 
 
 def test_unreachable_service_is_503_without_internal_url():
