@@ -5,7 +5,8 @@
  * UTF-8 boundary, secrets redacted) into a bounded queue; a writer thread inserts whatever is
  * queued in one statement every FLUSH_MS, so logging never slows or fails a request.  When the
  * database is away or the queue is full, rows are dropped and counted instead of piling up.
- * The writer also deletes rows older than the retention period once an hour.
+ * The writer also deletes rows older than the retention period once an hour, and expired
+ * Idempotency-Keys (idem.c) with them.
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -247,6 +248,7 @@ writer_main(void *arg)
             (c = pl_db_conn(log->db, &err)) != NULL) {
             log->last_purge_us = pl_time_mono_us();
             gw_db_log_purge(c, log->retention_days, &err);
+            gw_db_idem_purge(c, &err); /* Idempotency-Keys are kept 24 hours */
         }
         pthread_mutex_lock(&log->lock);
         stopping = log->stop && log->count == 0;

@@ -10,6 +10,8 @@
  * Upstream calls hold no thread: the request is suspended while the client's event loop runs the
  * call (pl_client_job_*), and resumed to relay the answer.
  *
+ * A POST with an Idempotency-Key is claimed first and its answer kept for replays (idem.c).
+ *
  * Resilience: an idempotent call whose connection failed is retried once after 10-50 ms, and each
  * upstream has a circuit breaker (breaker.c) that answers 503 at once while the service is down.
  *
@@ -166,50 +168,67 @@ relay_done(struct pl_client_job *job, void *arg)
     free(r);
 }
 
+/* What a suspended request waits for: its call, and its Idempotency-Key claim (or NULL). */
+struct waiting {
+    struct pl_client_job *job;
+    const struct gw_idem_key *idem;
+};
+
 /* Back on a pool thread once the call is over: its answer, or its error. */
 static enum MHD_Result
 resume(struct pl_req *req, void *arg, bool abandoned)
 {
-    struct pl_client_job *job = arg;
+    struct waiting *w = arg;
     struct pl_err err = PL_ERR_INIT;
-    struct pl_client_resp resp;
+    struct pl_client_resp resp = { 0 };
+    int rc = abandoned ? PL_ERR : pl_client_job_result(w->job, pl_req_arena(req), &resp, &err);
 
+    if (w->idem != NULL)
+        gw_idem_finish(req, w->idem, rc == PL_OK ? (unsigned)resp.status : 0, resp.content_type,
+                       resp.body, resp.len);
     if (abandoned)
         return pl_reply_error(req, 503, "upstream_unavailable",
                               "the gateway is shutting down; retry later");
-    if (pl_client_job_result(job, pl_req_arena(req), &resp, &err) != PL_OK)
+    if (rc != PL_OK)
         return pl_reply_err(req, &err);
     return pl_reply_text(req, (unsigned)resp.status, resp.content_type, resp.body, resp.len);
 }
 
 /*
  * Sends the request on to base with the given headers and relays the answer, through the
- * upstream's circuit breaker: refused at once while it is open.
+ * upstream's circuit breaker: refused at once while it is open.  idem: the request's
+ * Idempotency-Key claim, settled with the answer (or NULL).
  */
 static enum MHD_Result
-relay(struct pl_req *req, const char *base, const char *const *headers)
+relay(struct pl_req *req, const char *base, const char *const *headers,
+      const struct gw_idem_key *idem)
 {
     const struct svc_ctx *ctx = pl_req_ctx(req);
     const char *method = pl_req_method(req);
     struct pl_client_opts o = { headers, NULL, 0, ctx->cfg->upstream_timeout_ms };
     struct gw_breaker *b = gw_breaker_for(base);
     enum gw_pass pass = gw_breaker_enter(b);
-    struct pl_client_job *job;
+    struct waiting *w;
     struct relay *r;
 
-    if (pass == GW_DENY)
+    if (pass == GW_DENY) {
+        if (idem != NULL)
+            gw_idem_finish(req, idem, 0, NULL, NULL, 0);
         return pl_reply_error(req, 503, "upstream_unavailable",
                               "a service is not reachable (circuit open); retry later");
+    }
     o.body = pl_req_body(req, &o.body_len);
     if (o.body == NULL && strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0)
         o.body = ""; /* an empty body is still a body: the service answers it */
-    job = pl_client_job_new(method, upstream_url(req, base), &o);
-    pl_arena_defer(pl_req_arena(req), job_release, job);
+    w = pl_arena_alloc(pl_req_arena(req), sizeof(*w));
+    w->job = pl_client_job_new(method, upstream_url(req, base), &o);
+    w->idem = idem;
+    pl_arena_defer(pl_req_arena(req), job_release, w->job);
     r = malloc(sizeof(*r));
     PL_ASSERT(r != NULL);
     *r = (struct relay){ NULL, b, pass, idempotent(method) };
-    r->wake = pl_req_defer(req, resume, job);
-    pl_client_job_start(job, 0, relay_done, r);
+    r->wake = pl_req_defer(req, resume, w);
+    pl_client_job_start(w->job, 0, relay_done, r);
     return MHD_YES;
 }
 
@@ -217,7 +236,9 @@ static enum MHD_Result
 forward(struct pl_req *req, const char *base, unsigned need)
 {
     const char *headers[4] = { NULL };
+    const struct gw_idem_key *idem = NULL;
     struct gw_caller caller;
+    bool answered = false;
     enum MHD_Result rc;
     int n = 0;
 
@@ -226,12 +247,17 @@ forward(struct pl_req *req, const char *base, unsigned need)
     if (body_len(req) > GW_JSON_BODY_MAX) /* the server allows webhook-sized bodies */
         return pl_reply_error(req, 413, "body_too_large",
                               "request body exceeds the limit of %d bytes", GW_JSON_BODY_MAX);
+    if (strcmp(pl_req_method(req), "POST") == 0) {
+        idem = gw_idem_begin(req, caller.key_id, &answered, &rc);
+        if (answered)
+            return rc;
+    }
     headers[n++] = concat3(pl_req_arena(req), "X-Parley-Key-Id", ": ", caller.key_id);
     if ((headers[n] = gw_pass_header(req, "Idempotency-Key")) != NULL)
         n++;
     if ((headers[n] = gw_pass_header(req, "Content-Type")) != NULL)
         n++;
-    return relay(req, base, headers);
+    return relay(req, base, headers, idem);
 }
 
 /*
@@ -251,7 +277,7 @@ gw_to_inbound(struct pl_req *req)
         n++;
     if ((headers[n] = gw_pass_header(req, "X-Telegram-Bot-Api-Secret-Token")) != NULL)
         n++;
-    return relay(req, ctx->cfg->inbound_url, headers);
+    return relay(req, ctx->cfg->inbound_url, headers, NULL);
 }
 
 /* Reads need read scope; everything else write (SPEC 10). */

@@ -169,6 +169,29 @@ bool gw_authorize_media(struct pl_req *req, bool bad_signature, struct gw_caller
  */
 bool gw_limit_signed(struct pl_req *req, enum MHD_Result *rc);
 
+/*
+ * Idempotency-Key of forwarded POSTs (idem.c).  gw_idem_begin: NULL with *answered false when the
+ * request has no key (go on as usual); NULL with *answered true when it answered itself (the
+ * replay, 409 while the first request runs, 422 for a bad key or a different request, 503 without
+ * the database; *rc); else the claim: forward the request, then gw_idem_finish with the service's
+ * answer (status 0: none), which keeps it for replays or lets the key go.
+ */
+#define GW_IDEM_KEY_MAX 255
+struct gw_idem_key {
+    const char *key_id, *key;
+    char hash[65];
+};
+struct gw_idem_row {
+    bool claimed, done; /* the key is ours now; else whether its answer is stored */
+    const char *hash, *content_type, *body;
+    size_t len;
+    unsigned status;
+};
+struct gw_idem_key *gw_idem_begin(struct pl_req *req, const char *key_id, bool *answered,
+                                  enum MHD_Result *rc);
+void gw_idem_finish(struct pl_req *req, const struct gw_idem_key *k, unsigned status,
+                    const char *ctype, const char *body, size_t len);
+
 /* Proxy helpers (proxy.c): "Name: value" of a header the caller sent (arena), or NULL; and a
  * 10-50 ms pause before a retry, different per thread and call. */
 const char *gw_pass_header(struct pl_req *req, const char *name);
@@ -214,6 +237,12 @@ int gw_db_log_list(PGconn *db, struct pl_arena *a, const struct gw_log_filter *f
 int gw_db_log_get(PGconn *db, struct pl_arena *a, const char *id, const char **json,
                   struct pl_err *err);
 int gw_db_telemetry(PGconn *db, struct pl_arena *a, const char **json, struct pl_err *err);
+int gw_db_idem_claim(PGconn *db, struct pl_arena *a, const struct gw_idem_key *k, long stale_s,
+                     struct gw_idem_row *row, struct pl_err *err);
+int gw_db_idem_store(PGconn *db, const struct gw_idem_key *k, unsigned status, const char *ctype,
+                     const char *body, struct pl_err *err);
+int gw_db_idem_release(PGconn *db, const struct gw_idem_key *k, struct pl_err *err);
+int gw_db_idem_purge(PGconn *db, struct pl_err *err);
 /* Makes sure a key with this hash exists (bootstrap); scopes read, write, admin. */
 int gw_db_key_ensure(PGconn *db, const char *name, const char *hash, struct pl_err *err);
 
