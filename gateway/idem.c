@@ -13,10 +13,12 @@
  * re-serializes the same object is still a repeat.  POST /api-keys is not forwarded and has its
  * own rule (api_keys.c).
  */
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "parley/arena.h"
 #include "parley/buf.h"
@@ -24,13 +26,32 @@
 #include "parley/err.h"
 #include "parley/json.h"
 #include "parley/log.h"
+#include "parley/uuid.h"
 #include "svc.h"
 
-/* The hex SHA-256 of "METHOD path\n" and the body (canonical JSON when it parses). */
+/* "METHOD path\n": what every request hash starts with. */
+static void
+hash_head(const struct pl_req *req, struct pl_buf *b)
+{
+    pl_buf_printf(b, "%s %s\n", pl_req_method(req), pl_req_path(req));
+}
+
+static void
+hex_of(const unsigned char md[SHA256_DIGEST_LENGTH], char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+/* The hex SHA-256 of the head and the body (canonical JSON when it parses). */
 static void
 request_hash(const struct pl_req *req, char out[65])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char md[SHA256_DIGEST_LENGTH];
     struct pl_buf b = PL_BUF_INIT;
     size_t n = 0;
@@ -38,7 +59,7 @@ request_hash(const struct pl_req *req, char out[65])
     json_t *j = body ? json_loadb(body, n, JSON_DECODE_ANY, NULL) : NULL;
     char *canon = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
 
-    pl_buf_printf(&b, "%s %s\n", pl_req_method(req), pl_req_path(req));
+    hash_head(req, &b);
     if (canon != NULL)
         pl_buf_puts(&b, canon);
     else if (body != NULL)
@@ -47,11 +68,101 @@ request_hash(const struct pl_req *req, char out[65])
     pl_buf_cleanup(&b);
     free(canon);
     json_decref(j);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
+    hex_of(md, out);
+}
+
+/*
+ * A streamed body's hash.  A multipart body's boundary is a random string each client picks anew
+ * for every request, so a retry of the same upload differs in it alone: it is left out of the
+ * hash wherever it occurs.  tail holds the last bytes that may be the start of one.
+ */
+struct gw_idem_digest {
+    EVP_MD_CTX *md;
+    char boundary[GW_BOUNDARY_MAX + 1], tail[GW_BOUNDARY_MAX];
+    size_t blen, tlen;
+};
+
+static void
+digest_free(void *p)
+{
+    EVP_MD_CTX_free(((struct gw_idem_digest *)p)->md);
+}
+
+/* The boundary parameter of a multipart Content-Type (quoted or not) into d, if any. */
+static void
+read_boundary(struct gw_idem_digest *d, const char *ctype)
+{
+    const char *b = ctype ? strcasestr(ctype, "boundary=") : NULL;
+    size_t n;
+
+    if (b == NULL || strncasecmp(ctype, "multipart/", 10) != 0)
+        return;
+    b += strlen("boundary=");
+    if (*b == '"')
+        n = strcspn(++b, "\"");
+    else
+        n = strcspn(b, "; \t");
+    if (n > 0 && n <= GW_BOUNDARY_MAX) {
+        memcpy(d->boundary, b, n);
+        d->blen = n;
     }
-    out[64] = '\0';
+}
+
+struct gw_idem_digest *
+gw_idem_digest_start(struct pl_req *req)
+{
+    struct gw_idem_digest *d = pl_arena_alloc(pl_req_arena(req), sizeof(*d));
+    struct pl_buf b = PL_BUF_INIT;
+
+    memset(d, 0, sizeof(*d));
+    d->md = EVP_MD_CTX_new();
+    PL_ASSERT(d->md != NULL && EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) == 1);
+    pl_arena_defer(pl_req_arena(req), digest_free, d);
+    read_boundary(d, pl_req_header(req, "Content-Type"));
+    hash_head(req, &b);
+    EVP_DigestUpdate(d->md, b.data, b.len);
+    pl_buf_cleanup(&b);
+    return d;
+}
+
+void
+gw_idem_digest_add(struct gw_idem_digest *d, const char *data, size_t n)
+{
+    char buf[4096 + GW_BOUNDARY_MAX];
+
+    if (d->blen == 0) {
+        EVP_DigestUpdate(d->md, data, n);
+        return;
+    }
+    while (n > 0) {
+        size_t take = n < 4096 ? n : 4096, len = d->tlen + take, from = 0, keep;
+        const char *hit;
+
+        memcpy(buf, d->tail, d->tlen);
+        memcpy(buf + d->tlen, data, take);
+        data += take;
+        n -= take;
+        while ((hit = memmem(buf + from, len - from, d->boundary, d->blen)) != NULL) {
+            EVP_DigestUpdate(d->md, buf + from, (size_t)(hit - (buf + from)));
+            from = (size_t)(hit - buf) + d->blen;
+        }
+        keep = len - from < d->blen - 1 ? len - from : d->blen - 1;
+        EVP_DigestUpdate(d->md, buf + from, len - from - keep);
+        memcpy(d->tail, buf + len - keep, keep);
+        d->tlen = keep;
+    }
+}
+
+void
+gw_idem_digest_end(struct gw_idem_digest *d, char out[65])
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    unsigned int n = 0;
+
+    EVP_DigestUpdate(d->md, d->tail, d->tlen);
+    d->tlen = 0;
+    EVP_DigestFinal_ex(d->md, md, &n);
+    hex_of(md, out);
 }
 
 /* 1 to GW_IDEM_KEY_MAX visible ASCII characters. */
@@ -66,38 +177,56 @@ key_ok(const char *key)
     return n > 0 && n <= GW_IDEM_KEY_MAX;
 }
 
-/* The answer to a key that is taken: the replay, 422 or 409. */
 static enum MHD_Result
-answer_taken(struct pl_req *req, const struct gw_idem_key *k, const struct gw_idem_row *row)
+running(struct pl_req *req)
 {
-    if (row->hash != NULL && strcmp(row->hash, k->hash) != 0) {
+    pl_req_reply_header(req, "Retry-After", "1");
+    return pl_reply_error(req, 409, "conflict",
+                          "a request with this Idempotency-Key is still running; retry shortly");
+}
+
+enum MHD_Result
+gw_idem_replay(struct pl_req *req, const struct gw_idem_row *row, const char *hash)
+{
+    if (row->hash != NULL && strcmp(row->hash, hash) != 0) {
         json_t *errors = NULL;
 
         pl_json_error_add(&errors, "Idempotency-Key", "was already used with a different request");
         return pl_reply_invalid(req, errors);
     }
-    if (!row->done) { /* running, or committed after this statement began */
-        pl_req_reply_header(req, "Retry-After", "1");
-        return pl_reply_error(req, 409, "conflict",
-                              "a request with this Idempotency-Key is still running; retry shortly");
-    }
     pl_req_reply_header(req, "Idempotent-Replayed", "true");
     return pl_reply_text(req, row->status, row->content_type, row->body, row->len);
 }
 
-struct gw_idem_key *
-gw_idem_begin(struct pl_req *req, const char *key_id, bool *answered, enum MHD_Result *rc)
+/* Arena cleanup: a claim its request never settled (the client left, a path without an answer)
+ * is let go, so a retry need not wait for it to go stale. */
+static void
+claim_cleanup(void *p)
+{
+    struct gw_idem_key *k = p;
+    struct pl_err err = PL_ERR_INIT;
+    PGconn *db;
+
+    if (k->settled)
+        return;
+    if ((db = pl_db_conn(k->db, &err)) == NULL || gw_db_idem_release(db, k, &err) < 0)
+        pl_log_warn("Idempotency-Key: claim left to expire: %s", err.msg);
+}
+
+/*
+ * Validates the key and claims it with claim_hash.  Returns the claim; or NULL with *answered
+ * (a bad key, no database) or, when the key is taken, NULL with *row filled.
+ */
+static struct gw_idem_key *
+claim(struct pl_req *req, const char *key_id, const char *claim_hash, struct gw_idem_row *row,
+      bool *answered, enum MHD_Result *rc)
 {
     const struct svc_ctx *ctx = pl_req_ctx(req);
     const char *key = pl_req_header(req, "Idempotency-Key");
     struct pl_err err = PL_ERR_INIT;
-    struct gw_idem_row row;
     struct gw_idem_key *k;
     PGconn *db;
 
-    *answered = false;
-    if (key == NULL)
-        return NULL;
     *answered = true;
     if (!key_ok(key)) {
         json_t *errors = NULL;
@@ -110,25 +239,64 @@ gw_idem_begin(struct pl_req *req, const char *key_id, bool *answered, enum MHD_R
     if ((db = pl_req_db(req, rc)) == NULL)
         return NULL;
     k = pl_arena_alloc(pl_req_arena(req), sizeof(*k));
-    k->key_id = pl_arena_strdup(pl_req_arena(req), key_id);
-    k->key = key;
-    request_hash(req, k->hash);
+    *k = (struct gw_idem_key){ pl_arena_strdup(pl_req_arena(req), key_id), key, "", ctx->db,
+                               false };
+    snprintf(k->hash, sizeof(k->hash), "%s", claim_hash);
     /* a claim older than two tries of the longest call is one whose gateway went away */
     if (gw_db_idem_claim(db, pl_req_arena(req), k, 2 * ctx->cfg->upstream_timeout_ms / 1000 + 10,
-                         &row, &err) < 0) {
+                         row, &err) < 0) {
         *rc = pl_reply_err(req, &err);
         return NULL;
     }
-    if (!row.claimed) {
-        *rc = answer_taken(req, k, &row);
-        return NULL;
-    }
     *answered = false;
+    if (!row->claimed)
+        return NULL;
+    pl_arena_defer(pl_req_arena(req), claim_cleanup, k);
     return k;
 }
 
+struct gw_idem_key *
+gw_idem_begin(struct pl_req *req, const char *key_id, bool *answered, enum MHD_Result *rc)
+{
+    struct gw_idem_row row;
+    struct gw_idem_key *k;
+    char hash[65];
+
+    *answered = false;
+    if (pl_req_header(req, "Idempotency-Key") == NULL)
+        return NULL;
+    request_hash(req, hash);
+    if ((k = claim(req, key_id, hash, &row, answered, rc)) != NULL || *answered)
+        return k;
+    *answered = true;
+    *rc = row.done ? gw_idem_replay(req, &row, hash) : running(req);
+    return NULL;
+}
+
+struct gw_idem_key *
+gw_idem_begin_stream(struct pl_req *req, const char *key_id, struct gw_idem_row *stored,
+                     bool *answered, enum MHD_Result *rc)
+{
+    char token[PL_UUID_STRLEN + 8];
+    struct gw_idem_key *k;
+
+    *answered = false;
+    stored->done = false;
+    if (pl_req_header(req, "Idempotency-Key") == NULL)
+        return NULL;
+    memcpy(token, "stream:", 7);
+    pl_uuid_v7(token + 7); /* this claim's own mark until the body's hash is known */
+    if ((k = claim(req, key_id, token, stored, answered, rc)) != NULL || *answered)
+        return k;
+    if (!stored->done) {
+        *answered = true;
+        *rc = running(req);
+    }
+    return NULL;
+}
+
 void
-gw_idem_finish(struct pl_req *req, const struct gw_idem_key *k, unsigned status,
+gw_idem_finish(struct pl_req *req, struct gw_idem_key *k, const char *hash, unsigned status,
                const char *ctype, const char *body, size_t len)
 {
     const struct svc_ctx *ctx = pl_req_ctx(req);
@@ -136,12 +304,13 @@ gw_idem_finish(struct pl_req *req, const struct gw_idem_key *k, unsigned status,
     bool keep = status > 0 && status < 500 && body != NULL && strlen(body) == len;
     PGconn *db = pl_db_conn(ctx->db, &err);
 
+    k->settled = true;
     if (db == NULL) {
         pl_log_warn("Idempotency-Key: claim left to expire: %s", err.msg);
         return;
     }
-    if (keep && gw_db_idem_store(db, k, status, ctype ? ctype : "application/json", body,
-                                 &err) >= 0)
+    if (keep && gw_db_idem_store(db, k, hash ? hash : k->hash, status,
+                                 ctype ? ctype : "application/json", body, &err) >= 0)
         return;
     if (keep)
         pl_log_warn("Idempotency-Key: the answer could not be kept: %s", err.msg);

@@ -34,9 +34,9 @@ static const struct pl_stmt claim = {
 
 static const struct pl_stmt store = {
     "gw_idem_store",
-    "UPDATE idempotency SET status = $4::int, content_type = $5, body = $6"
+    "UPDATE idempotency SET status = $4::int, content_type = $5, body = $6, request_hash = $7"
     " WHERE key_id = $1::uuid AND key = $2 AND request_hash = $3 AND status IS NULL",
-    6,
+    7,
 };
 
 static const struct pl_stmt release = {
@@ -75,11 +75,11 @@ gw_db_idem_claim(PGconn *db, struct pl_arena *a, const struct gw_idem_key *k, lo
 }
 
 int
-gw_db_idem_store(PGconn *db, const struct gw_idem_key *k, unsigned status, const char *ctype,
-                 const char *body, struct pl_err *err)
+gw_db_idem_store(PGconn *db, const struct gw_idem_key *k, const char *hash, unsigned status,
+                 const char *ctype, const char *body, struct pl_err *err)
 {
     char st[16];
-    const char *params[] = { k->key_id, k->key, k->hash, st, ctype, body };
+    const char *params[] = { k->key_id, k->key, k->hash, st, ctype, body, hash };
     PGresult *res = NULL;
     int rc;
 

@@ -112,9 +112,21 @@ pass_headers(struct pl_req *req, const struct pl_client_stream *s, bool with_typ
         pl_req_reply_header(req, "Content-Type", v);
 }
 
-/* Relays an answer read whole (the upload's JSON, an error, a 416): status, type and body. */
+/* An upload under way: its call, and with an Idempotency-Key its claim and the body's hash so
+ * far.  Without a call the key already has an answer: the body is only hashed, then replayed. */
+struct upload {
+    struct call *c;
+    struct gw_idem_key *idem;
+    struct gw_idem_digest *digest;
+    struct gw_idem_row stored;
+};
+
+/*
+ * Relays an answer read whole (the upload's JSON, an error, a 416): status, type and body.  u:
+ * a keyed upload whose answer is kept for replays (else NULL).
+ */
 static enum MHD_Result
-relay_whole(struct pl_req *req, struct call *c, int status)
+relay_whole(struct pl_req *req, struct call *c, int status, struct upload *u)
 {
     struct pl_err err = PL_ERR_INIT;
     struct pl_buf body = PL_BUF_INIT;
@@ -132,6 +144,13 @@ relay_whole(struct pl_req *req, struct call *c, int status)
         rc = call_failed(req, c, &err);
     } else {
         report(c, status < 500);
+        if (u != NULL && u->idem != NULL) {
+            char hash[65];
+
+            gw_idem_digest_end(u->digest, hash);
+            gw_idem_finish(req, u->idem, hash, (unsigned)status, ct, body.data ? body.data : "",
+                           body.len);
+        }
         pass_headers(req, c->s, false);
         rc = pl_reply_text(req, (unsigned)status, ct != NULL ? ct : "application/json",
                            body.data != NULL ? body.data : "", body.len);
@@ -173,25 +192,34 @@ open_upload(struct pl_req *req, const struct gw_caller *caller, long long len,
                                  &o, len, err);
 }
 
-/* One piece of the body: on to media-svc, waiting until it took it.  PL_ERR once it answered. */
+/* One piece of the body: into the hash of a keyed upload, and on to media-svc, waiting until it
+ * took it.  PL_ERR once it answered. */
 static int
 upload_chunk(struct pl_req *req, void *arg, const char *data, size_t n)
 {
-    struct call *c = arg;
+    struct upload *u = arg;
     struct pl_err err = PL_ERR_INIT;
 
     (void)req;
-    return pl_client_stream_send(c->s, data, n, &err);
+    if (u->digest != NULL)
+        gw_idem_digest_add(u->digest, data, n);
+    return u->c == NULL ? PL_OK : pl_client_stream_send(u->c->s, data, n, &err);
 }
 
 static enum MHD_Result
 upload_end(struct pl_req *req, void *arg)
 {
-    struct call *c = arg;
+    struct upload *u = arg;
     struct pl_err err = PL_ERR_INIT;
-    int status = pl_client_stream_wait(c->s, &err);
+    char hash[65];
+    int status;
 
-    return status < 0 ? call_failed(req, c, &err) : relay_whole(req, c, status);
+    if (u->c == NULL) { /* the key's answer is kept: this body decides replay or 422 */
+        gw_idem_digest_end(u->digest, hash);
+        return gw_idem_replay(req, &u->stored, hash);
+    }
+    status = pl_client_stream_wait(u->c->s, &err);
+    return status < 0 ? call_failed(req, u->c, &err) : relay_whole(req, u->c, status, u);
 }
 
 enum MHD_Result
@@ -201,25 +229,34 @@ gw_media_upload(struct pl_req *req)
     size_t max = cfg->media_max_bytes + GW_FORM_SLACK;
     long long len = declared_length(req);
     struct pl_err err = PL_ERR_INIT;
+    struct upload *u = pl_arena_alloc(pl_req_arena(req), sizeof(*u));
     struct gw_caller caller;
+    bool answered = false;
     enum MHD_Result rc;
-    struct call *c;
     int status;
 
+    memset(u, 0, sizeof(*u));
     if (!gw_authorize(req, GW_WRITE, &caller, &rc))
         return rc;
     if (len > (long long)max) /* refused before a byte of it is read */
         return pl_reply_error(req, 413, "body_too_large", LIMIT_FMT, cfg->media_max_bytes,
                               (double)cfg->media_max_bytes / (1 << 20));
-    if ((c = call_enter(req, &rc)) == NULL)
+    u->idem = gw_idem_begin_stream(req, caller.key_id, &u->stored, &answered, &rc);
+    if (answered)
         return rc;
-    if ((c->s = open_upload(req, &caller, len, &err)) == NULL)
-        return call_failed(req, c, &err);
-    if (pl_client_stream_answered(c->s)) { /* refused on the headers alone (415, 413) */
-        status = pl_client_stream_wait(c->s, &err);
-        return status < 0 ? call_failed(req, c, &err) : relay_whole(req, c, status);
+    if (u->idem != NULL || u->stored.done)
+        u->digest = gw_idem_digest_start(req);
+    if (u->stored.done)
+        return pl_req_stream(req, max, upload_chunk, upload_end, u);
+    if ((u->c = call_enter(req, &rc)) == NULL)
+        return rc;
+    if ((u->c->s = open_upload(req, &caller, len, &err)) == NULL)
+        return call_failed(req, u->c, &err);
+    if (pl_client_stream_answered(u->c->s)) { /* refused on the headers alone (415, 413) */
+        status = pl_client_stream_wait(u->c->s, &err);
+        return status < 0 ? call_failed(req, u->c, &err) : relay_whole(req, u->c, status, NULL);
     }
-    return pl_req_stream(req, max, upload_chunk, upload_end, c);
+    return pl_req_stream(req, max, upload_chunk, upload_end, u);
 }
 
 /* ---- content ---- */
@@ -343,5 +380,5 @@ gw_media_content(struct pl_req *req)
         return relay_streamed(req, c, status);
     if (status == 304)
         return relay_not_modified(req, c);
-    return relay_whole(req, c, status);
+    return relay_whole(req, c, status, NULL);
 }

@@ -171,7 +171,7 @@ relay_done(struct pl_client_job *job, void *arg)
 /* What a suspended request waits for: its call, and its Idempotency-Key claim (or NULL). */
 struct waiting {
     struct pl_client_job *job;
-    const struct gw_idem_key *idem;
+    struct gw_idem_key *idem;
 };
 
 /* Back on a pool thread once the call is over: its answer, or its error. */
@@ -184,8 +184,8 @@ resume(struct pl_req *req, void *arg, bool abandoned)
     int rc = abandoned ? PL_ERR : pl_client_job_result(w->job, pl_req_arena(req), &resp, &err);
 
     if (w->idem != NULL)
-        gw_idem_finish(req, w->idem, rc == PL_OK ? (unsigned)resp.status : 0, resp.content_type,
-                       resp.body, resp.len);
+        gw_idem_finish(req, w->idem, NULL, rc == PL_OK ? (unsigned)resp.status : 0,
+                       resp.content_type, resp.body, resp.len);
     if (abandoned)
         return pl_reply_error(req, 503, "upstream_unavailable",
                               "the gateway is shutting down; retry later");
@@ -201,7 +201,7 @@ resume(struct pl_req *req, void *arg, bool abandoned)
  */
 static enum MHD_Result
 relay(struct pl_req *req, const char *base, const char *const *headers,
-      const struct gw_idem_key *idem)
+      struct gw_idem_key *idem)
 {
     const struct svc_ctx *ctx = pl_req_ctx(req);
     const char *method = pl_req_method(req);
@@ -213,7 +213,7 @@ relay(struct pl_req *req, const char *base, const char *const *headers,
 
     if (pass == GW_DENY) {
         if (idem != NULL)
-            gw_idem_finish(req, idem, 0, NULL, NULL, 0);
+            gw_idem_finish(req, idem, NULL, 0, NULL, NULL, 0);
         return pl_reply_error(req, 503, "upstream_unavailable",
                               "a service is not reachable (circuit open); retry later");
     }
@@ -236,7 +236,7 @@ static enum MHD_Result
 forward(struct pl_req *req, const char *base, unsigned need)
 {
     const char *headers[4] = { NULL };
-    const struct gw_idem_key *idem = NULL;
+    struct gw_idem_key *idem = NULL;
     struct gw_caller caller;
     bool answered = false;
     enum MHD_Result rc;

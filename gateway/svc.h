@@ -174,12 +174,22 @@ bool gw_limit_signed(struct pl_req *req, enum MHD_Result *rc);
  * request has no key (go on as usual); NULL with *answered true when it answered itself (the
  * replay, 409 while the first request runs, 422 for a bad key or a different request, 503 without
  * the database; *rc); else the claim: forward the request, then gw_idem_finish with the service's
- * answer (status 0: none), which keeps it for replays or lets the key go.
+ * answer (status 0: none), which keeps it for replays or lets the key go.  A claim its request
+ * never settles is let go when the request ends.
+ *
+ * A streamed body (the media upload) is hashed as it passes (gw_idem_digest_*), without its
+ * multipart boundary.
+ * gw_idem_begin_stream claims before the body is read; when the key already has an answer it
+ * returns NULL with *answered false and stored->done: the caller reads the body only to hash it,
+ * then answers with gw_idem_replay (the replay, or 422 for a different body).  gw_idem_finish
+ * then takes the body's hash.
  */
 #define GW_IDEM_KEY_MAX 255
 struct gw_idem_key {
     const char *key_id, *key;
-    char hash[65];
+    char hash[65];    /* the request's hash, or a streamed claim's own mark */
+    struct pl_db *db;
+    bool settled;
 };
 struct gw_idem_row {
     bool claimed, done; /* the key is ours now; else whether its answer is stored */
@@ -189,8 +199,19 @@ struct gw_idem_row {
 };
 struct gw_idem_key *gw_idem_begin(struct pl_req *req, const char *key_id, bool *answered,
                                   enum MHD_Result *rc);
-void gw_idem_finish(struct pl_req *req, const struct gw_idem_key *k, unsigned status,
+struct gw_idem_key *gw_idem_begin_stream(struct pl_req *req, const char *key_id,
+                                         struct gw_idem_row *stored, bool *answered,
+                                         enum MHD_Result *rc);
+enum MHD_Result gw_idem_replay(struct pl_req *req, const struct gw_idem_row *row,
+                               const char *hash);
+/* hash: the request's, when it was not known at the claim (NULL: k's). */
+void gw_idem_finish(struct pl_req *req, struct gw_idem_key *k, const char *hash, unsigned status,
                     const char *ctype, const char *body, size_t len);
+#define GW_BOUNDARY_MAX 70 /* RFC 2046 */
+struct gw_idem_digest;
+struct gw_idem_digest *gw_idem_digest_start(struct pl_req *req); /* freed with the request */
+void gw_idem_digest_add(struct gw_idem_digest *d, const char *data, size_t n);
+void gw_idem_digest_end(struct gw_idem_digest *d, char out[65]);
 
 /* Proxy helpers (proxy.c): "Name: value" of a header the caller sent (arena), or NULL; and a
  * 10-50 ms pause before a retry, different per thread and call. */
@@ -239,8 +260,8 @@ int gw_db_log_get(PGconn *db, struct pl_arena *a, const char *id, const char **j
 int gw_db_telemetry(PGconn *db, struct pl_arena *a, const char **json, struct pl_err *err);
 int gw_db_idem_claim(PGconn *db, struct pl_arena *a, const struct gw_idem_key *k, long stale_s,
                      struct gw_idem_row *row, struct pl_err *err);
-int gw_db_idem_store(PGconn *db, const struct gw_idem_key *k, unsigned status, const char *ctype,
-                     const char *body, struct pl_err *err);
+int gw_db_idem_store(PGconn *db, const struct gw_idem_key *k, const char *hash, unsigned status,
+                     const char *ctype, const char *body, struct pl_err *err);
 int gw_db_idem_release(PGconn *db, const struct gw_idem_key *k, struct pl_err *err);
 int gw_db_idem_purge(PGconn *db, struct pl_err *err);
 /* Makes sure a key with this hash exists (bootstrap); scopes read, write, admin. */

@@ -4,8 +4,10 @@ answered once and replayed, per API key, for 24 hours; a different request under
 
 import http.server
 import json
+import os
 import threading
 import time
+import uuid
 
 import parley_sys as ps
 from test_gateway import API_KEY, Gateway, call, gw, make_key
@@ -131,3 +133,28 @@ def test_a_5xx_lets_the_key_go_and_the_retry_is_kept():
     finally:
         g.stop()
         srv.shutdown()
+
+
+def upload(content, key, boundary, quoted=False):
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="doc.pdf"\r\n'
+            f"Content-Type: application/pdf\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    b = f'"{boundary}"' if quoted else boundary
+    return gw().request("POST", "/api/v1/media/upload", raw=body,
+                        content_type=f"multipart/form-data; boundary={b}",
+                        headers={"X-API-Key": API_KEY, "Idempotency-Key": key}, allow_5xx=True)
+
+
+def test_an_upload_is_replayed_whatever_boundary_the_retry_picks():
+    """Clients draw a new multipart boundary for every request, so a retried upload differs in
+    that alone: still a repeat.  A different file under the key is 422, and its bytes go nowhere."""
+    pdf = b"%PDF-1.4\n" + os.urandom(3 << 20).hex().encode()[: 3 << 20]
+    key = ps.uniq("up")
+    first = upload(pdf, key, "----a" + uuid.uuid4().hex)
+    assert first.status == 201, first
+    again = upload(pdf, key, "xyz" + uuid.uuid4().hex[:40], quoted=True)
+    assert (again.status, again.body) == (201, first.body)
+    assert again.header("Idempotent-Replayed") == "true"
+    other = upload(pdf[:-1] + b"!", key, "----a" + uuid.uuid4().hex)
+    assert other.status == 422 and "Idempotency-Key" in other.json["errors"]
+    fresh = upload(pdf, ps.uniq("up"), "----b" + uuid.uuid4().hex)
+    assert fresh.status == 201 and fresh.json["id"] != first.json["id"]
