@@ -15,6 +15,7 @@
 
 #include "parley/err.h"
 #include "parley/log.h"
+#include "parley/hex.h"
 
 /* Any constant both replicas agree on; spelled "PARLEYMG" in ASCII. */
 #define MIGRATION_LOCK "5782446175927744327"
@@ -28,11 +29,7 @@ static const char create_table[] =
 static void
 sha256_hex(const char *s, char out[65])
 {
-    unsigned char h[SHA256_DIGEST_LENGTH];
-
-    SHA256((const unsigned char *)s, strlen(s), h);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(out + 2 * i, 3, "%02x", h[i]);
+    pl_sha256_hex(s, strlen(s), out);
 }
 
 /* Returns 1 when recorded with the same checksum, 0 when absent, PL_ERR on mismatch or failure. */

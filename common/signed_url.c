@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "parley/err.h"
+#include "parley/hex.h"
+
 void
 pl_signed_url_sign(const char *secret, const char *id, long long expires, char *out)
 {
-    static const char digits[] = "0123456789abcdef";
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     char msg[160];
@@ -20,11 +22,8 @@ pl_signed_url_sign(const char *secret, const char *id, long long expires, char *
 
     HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, (size_t)n, mac,
          &len);
-    for (unsigned int i = 0; i < len && 2 * i < PL_SIGNED_URL_HEX; i++) {
-        out[2 * i] = digits[mac[i] >> 4];
-        out[2 * i + 1] = digits[mac[i] & 15];
-    }
-    out[PL_SIGNED_URL_HEX] = '\0';
+    PL_ASSERT(len == PL_SIGNED_URL_HEX / 2);
+    pl_hex(mac, len, out);
 }
 
 /* Up to 18 decimal digits and nothing else, or -1. */

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "parley/err.h"
+#include "parley/hex.h"
 
 static pthread_mutex_t gen_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t last_ms;
@@ -63,10 +64,15 @@ format_v7(char out[PL_UUID_STRLEN + 1], unsigned char b[16], uint64_t unix_ms, u
     b[6] = (unsigned char)(0x70 | ((seq >> 8) & 0x0f));
     b[7] = (unsigned char)(seq & 0xff);
     b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
-    snprintf(out, PL_UUID_STRLEN + 1,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    pl_hex(b, 4, out); /* 8-4-4-4-12 */
+    out[8] = '-';
+    pl_hex(b + 4, 2, out + 9);
+    out[13] = '-';
+    pl_hex(b + 6, 2, out + 14);
+    out[18] = '-';
+    pl_hex(b + 8, 2, out + 19);
+    out[23] = '-';
+    pl_hex(b + 10, 6, out + 24);
 }
 
 void

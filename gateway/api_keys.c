@@ -15,6 +15,7 @@
 #include "parley/json.h"
 #include "parley/log.h"
 #include "parley/uuid.h"
+#include "parley/hex.h"
 #include "svc.h"
 
 static const struct pl_field create_fields[] = {
@@ -30,18 +31,13 @@ gw_key_generate(char out[52])
 
     PL_ASSERT(RAND_bytes(raw, sizeof(raw)) == 1);
     memcpy(out, "pk_", 3);
-    for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(out + 3 + 2 * i, 3, "%02x", raw[i]);
+    pl_hex(raw, sizeof(raw), out + 3);
 }
 
 void
 gw_key_hash(const char *key, char out[65])
 {
-    unsigned char h[SHA256_DIGEST_LENGTH];
-
-    SHA256((const unsigned char *)key, strlen(key), h);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(out + 2 * i, 3, "%02x", h[i]);
+    pl_sha256_hex(key, strlen(key), out);
 }
 
 /* "read,write" from the request's scopes array (default read, write); NULL after a 422. */

@@ -24,6 +24,7 @@
 #include "parley/buf.h"
 #include "parley/db.h"
 #include "parley/err.h"
+#include "parley/hex.h"
 #include "parley/json.h"
 #include "parley/log.h"
 #include "parley/uuid.h"
@@ -36,23 +37,10 @@ hash_head(const struct pl_req *req, struct pl_buf *b)
     pl_buf_printf(b, "%s %s\n", pl_req_method(req), pl_req_path(req));
 }
 
-static void
-hex_of(const unsigned char md[SHA256_DIGEST_LENGTH], char out[65])
-{
-    static const char hex[] = "0123456789abcdef";
-
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[64] = '\0';
-}
-
 /* The hex SHA-256 of the head and the body (canonical JSON when it parses). */
 static void
 request_hash(const struct pl_req *req, char out[65])
 {
-    unsigned char md[SHA256_DIGEST_LENGTH];
     struct pl_buf b = PL_BUF_INIT;
     size_t n = 0;
     const char *body = pl_req_body(req, &n);
@@ -64,11 +52,10 @@ request_hash(const struct pl_req *req, char out[65])
         pl_buf_puts(&b, canon);
     else if (body != NULL)
         pl_buf_append(&b, body, n);
-    SHA256((const unsigned char *)b.data, b.len, md);
+    pl_sha256_hex(b.data, b.len, out);
     pl_buf_cleanup(&b);
     free(canon);
     json_decref(j);
-    hex_of(md, out);
 }
 
 /*
@@ -162,7 +149,7 @@ gw_idem_digest_end(struct gw_idem_digest *d, char out[65])
     EVP_DigestUpdate(d->md, d->tail, d->tlen);
     d->tlen = 0;
     EVP_DigestFinal_ex(d->md, md, &n);
-    hex_of(md, out);
+    pl_hex(md, n, out);
 }
 
 /* 1 to GW_IDEM_KEY_MAX visible ASCII characters. */

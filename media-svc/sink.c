@@ -23,6 +23,7 @@
 #include "parley/err.h"
 #include "parley/json.h"
 #include "parley/log.h"
+#include "parley/hex.h"
 #include "sniff.h"
 #include "svc.h"
 
@@ -46,18 +47,6 @@ static void
 sha_free(void *p)
 {
     EVP_MD_CTX_free(p);
-}
-
-void
-media_hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
 }
 
 int
@@ -201,7 +190,7 @@ media_sink_finish(struct media_sink *s, PGconn *db, struct pl_arena *a, struct m
     if (sniff(s, in, err) != PL_OK || flush(s, err) != PL_OK || scan(s, in, err) != PL_OK)
         return PL_ERR;
     EVP_DigestFinal_ex(s->sha, digest, NULL);
-    media_hex(digest, sizeof(digest), sha);
+    pl_hex(digest, sizeof(digest), sha);
     if (expect_sha256 != NULL && strcasecmp(expect_sha256, sha) != 0) {
         pl_log_warn("fetched file has sha256 %s, the provider announced %s", sha, expect_sha256);
         return pl_err_set(err, 502, "provider_error",

@@ -104,8 +104,6 @@ uint64_t media_sink_size(const struct media_sink *s);
  */
 int media_sink_finish(struct media_sink *s, PGconn *db, struct pl_arena *a, struct media_input *in,
                       const char *expect_sha256, const char **json, struct pl_err *err);
-/* Writes n bytes as lowercase hex into out[2 * n + 1]. */
-void media_hex(const unsigned char *in, size_t n, char *out);
 /* Fills err with the 413 of a file over PARLEY_MEDIA_MAX_BYTES and returns PL_ERR. */
 int media_too_large(const struct media_cfg *cfg, struct pl_err *err);
 

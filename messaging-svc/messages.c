@@ -22,6 +22,7 @@
 #include "parley/json.h"
 #include "parley/page.h"
 #include "parley/uuid.h"
+#include "parley/hex.h"
 #include "svc.h"
 
 /* Expired Idempotency-Keys are deleted once every this many keyed creates. */
@@ -118,7 +119,6 @@ static const struct idem *
 read_idem(const struct pl_req *req, const json_t *body, struct idem *idem, json_t **errors)
 {
     const char *key = pl_req_header(req, "Idempotency-Key");
-    unsigned char md[SHA256_DIGEST_LENGTH];
     size_t n = key ? strlen(key) : 0;
     char *canon;
 
@@ -134,10 +134,8 @@ read_idem(const struct pl_req *req, const json_t *body, struct idem *idem, json_
     }
     canon = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
     PL_ASSERT(canon != NULL);
-    SHA256((const unsigned char *)canon, strlen(canon), md);
+    pl_sha256_hex(canon, strlen(canon), idem->hash);
     free(canon);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(idem->hash + 2 * i, 3, "%02x", md[i]);
     idem->key = scoped_key(req, key);
     return idem;
 }
