@@ -112,6 +112,7 @@ struct pl_req {
     char *body;
     size_t body_len;
     size_t body_cap;
+    size_t max_body; /* the route's body limit */
     bool too_large;
     pl_chunk_fn *chunk; /* set by pl_req_stream(): body_len then counts streamed bytes */
     pl_end_fn *end;
@@ -716,6 +717,14 @@ body_free(void *p)
     free(*(char **)p);
 }
 
+/* Whether the request matched a route with flag. */
+static bool
+route_has(const struct pl_req *req, unsigned flag)
+{
+    return req->found == PL_MATCH_FOUND &&
+           (req->srv->router.routes[req->match.index].route->flags & flag);
+}
+
 static struct pl_req *
 req_new(struct pl_server *srv, struct MHD_Connection *conn, const char *method, const char *url)
 {
@@ -740,11 +749,14 @@ req_new(struct pl_server *srv, struct MHD_Connection *conn, const char *method, 
     }
     req->found = pl_router_match(&srv->router, method, req->path, &req->match, req->allow,
                                  sizeof(req->allow));
+    req->max_body = srv->opts.max_body;
+    if (route_has(req, PL_ROUTE_BIG_BODY) && srv->opts.big_body > 0)
+        req->max_body = srv->opts.big_body;
     atomic_fetch_add(&srv->inflight, 1);
     return req;
 }
 
-/* Grows the body buffer to hold want bytes; want never exceeds max_body. */
+/* Grows the body buffer to hold want bytes; want never exceeds the route's body limit. */
 static void
 body_reserve(struct pl_req *req, size_t want)
 {
@@ -754,8 +766,8 @@ body_reserve(struct pl_req *req, size_t want)
         return;
     while (cap < want)
         cap *= 2;
-    if (cap > req->srv->opts.max_body)
-        cap = req->srv->opts.max_body;
+    if (cap > req->max_body)
+        cap = req->max_body;
     if (req->body == NULL)
         pl_arena_defer(req->arena, body_free, &req->body);
     req->body = realloc(req->body, cap);
@@ -763,13 +775,13 @@ body_reserve(struct pl_req *req, size_t want)
     req->body_cap = cap;
 }
 
-/* Copies one body chunk, refusing to grow past max_body. */
+/* Copies one body chunk, refusing to grow past the route's body limit. */
 static void
 body_append(struct pl_req *req, const char *data, size_t n)
 {
     if (req->too_large)
         return;
-    if (n > req->srv->opts.max_body - req->body_len) {
+    if (n > req->max_body - req->body_len) {
         req->too_large = true;
         return;
     }
@@ -822,7 +834,7 @@ dispatch(struct pl_req *req)
     struct pl_err err = PL_ERR_INIT;
 
     if (req->too_large) {
-        pl_body_check(req->srv->opts.max_body, (uint64_t)req->srv->opts.max_body + 1, &err);
+        pl_body_check(req->max_body, (uint64_t)req->max_body + 1, &err);
         return pl_reply_err(req, &err);
     }
     if (strcmp(req->method, "OPTIONS") == 0 && req->found != PL_MATCH_NO_PATH) {
@@ -858,8 +870,7 @@ pl_req_stream(struct pl_req *req, size_t max, pl_chunk_fn *chunk, pl_end_fn *end
 static bool
 is_stream_route(const struct pl_req *req)
 {
-    return req->found == PL_MATCH_FOUND &&
-           (req->srv->router.routes[req->match.index].route->flags & PL_ROUTE_STREAM);
+    return route_has(req, PL_ROUTE_STREAM);
 }
 
 /* First call of a streaming route: the handler rejects (a reply) or accepts (pl_req_stream). */
@@ -927,7 +938,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         *req_cls = req = req_new(srv, conn, method, url);
         if (is_stream_route(req))
             return stream_start(req, len);
-        if (pl_body_check(srv->opts.max_body, len, &err) != PL_OK)
+        if (pl_body_check(req->max_body, len, &err) != PL_OK)
             return pl_reply_err(req, &err); /* early: MHD closes the connection after it */
         if (len > 0)
             body_reserve(req, (size_t)len); /* one allocation for a declared length */

@@ -53,6 +53,7 @@ pl_service_start(struct pl_service *svc, const struct pl_route *routes, void *ct
                                                             .port = (uint16_t)c->port,
                                                             .threads = (unsigned)c->http_threads,
                                                             .max_body = c->max_body,
+                                                            .big_body = svc->big_body,
                                                             .service_token = c->service_token,
                                                             .routes = routes, .ctx = ctx,
                                                             .db = svc->db,

@@ -25,6 +25,7 @@
 #include "parley/uuid.h"
 
 #define MAX_BODY 1024
+#define BIG_BODY 4096 /* PL_ROUTE_BIG_BODY routes */
 #define TOKEN    "tok-123"
 
 /* ---- handlers ---- */
@@ -70,6 +71,7 @@ static const struct pl_route routes[] = {
     { "GET", "/public/ping", h_ping, PL_ROUTE_PUBLIC },
     { "POST", "/public/echo", h_echo, PL_ROUTE_PUBLIC | PL_ROUTE_JSON },
     { "PUT", "/public/echo", h_echo, PL_ROUTE_PUBLIC | PL_ROUTE_JSON },
+    { "POST", "/public/big", h_echo, PL_ROUTE_PUBLIC | PL_ROUTE_JSON | PL_ROUTE_BIG_BODY },
     { NULL, NULL, NULL, 0 },
 };
 
@@ -533,6 +535,44 @@ test_chunked_body_over_limit_is_413(void **state)
     resp_free(&r);
 }
 
+/* {"s":"xx..x"} of n bytes, NUL-terminated, in out[n + 1]. */
+static void
+json_of_size(char *out, size_t n)
+{
+    memset(out, 'x', n);
+    memcpy(out, "{\"s\":\"", 6);
+    memcpy(out + n - 2, "\"}", 2);
+    out[n] = '\0';
+}
+
+/* A PL_ROUTE_BIG_BODY route takes big_body; every other route stays at max_body. */
+static void
+test_big_body_route_has_its_own_limit(void **state)
+{
+    static char body[BIG_BODY + 2];
+    struct resp r;
+
+    (void)state;
+    json_of_size(body, BIG_BODY);
+    for (int chunked = 0; chunked < 2; chunked++) {
+        send_body("POST", "/public/big", json_ct, body, BIG_BODY, chunked, &r);
+        assert_ok(&r, 200);
+        assert_int_equal(json_integer_value(json_object_get(r.json, "len")), BIG_BODY);
+        resp_free(&r);
+        send_body("POST", "/public/echo", json_ct, body, BIG_BODY, chunked, &r);
+        assert_error(&r, 413, "body_too_large");
+        assert_non_null(strstr(json_string_value(json_object_get(r.json, "message")), "1024"));
+        resp_free(&r);
+    }
+    json_of_size(body, BIG_BODY + 1);
+    for (int chunked = 0; chunked < 2; chunked++) {
+        send_body("POST", "/public/big", json_ct, body, BIG_BODY + 1, chunked, &r);
+        assert_error(&r, 413, "body_too_large");
+        assert_non_null(strstr(json_string_value(json_object_get(r.json, "message")), "4096"));
+        resp_free(&r);
+    }
+}
+
 static void
 test_over_limit_on_unknown_path_is_still_413(void **state)
 {
@@ -777,6 +817,7 @@ setup_server(void **state)
         .port = 0,
         .threads = 2,
         .max_body = MAX_BODY,
+        .big_body = BIG_BODY,
         .service_token = TOKEN,
         .routes = routes,
     };
@@ -825,6 +866,7 @@ main(void)
         cmocka_unit_test(test_body_at_limit_is_accepted),
         cmocka_unit_test(test_declared_length_over_limit_is_413),
         cmocka_unit_test(test_chunked_body_over_limit_is_413),
+        cmocka_unit_test(test_big_body_route_has_its_own_limit),
         cmocka_unit_test(test_over_limit_on_unknown_path_is_still_413),
         cmocka_unit_test(test_malformed_json_is_400),
         cmocka_unit_test(test_bad_utf8_is_400),

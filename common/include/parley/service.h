@@ -28,6 +28,7 @@ struct pl_service {
     pl_done_fn *on_done;  /* set before pl_service_start: see pl_server_opts */
     pl_decorate_fn *decorate;
     size_t keep_response;
+    size_t big_body;      /* see pl_server_opts */
 };
 
 /*
