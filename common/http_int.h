@@ -46,7 +46,9 @@ void pl_router_init(struct pl_router *rt, const struct pl_route *const *tables);
 void pl_router_cleanup(struct pl_router *rt);
 /*
  * Finds the route for method and path.  On PL_MATCH_NO_METHOD writes the allowed methods
- * ("GET, POST") into allow.  OPTIONS never matches a route: the caller answers it from allow.
+ * ("GET, HEAD, POST") into allow.  OPTIONS never matches a route: the caller answers it from
+ * allow.  HEAD matches the GET route (RFC 9110: a server that has GET has HEAD); MHD sends the
+ * headers of its answer without the body.
  */
 enum pl_route_result pl_router_match(const struct pl_router *rt, const char *method,
                                      const char *path, struct pl_match *m, char *allow,

@@ -109,7 +109,7 @@ enum pl_route_result
 pl_router_match(const struct pl_router *rt, const char *method, const char *path,
                 struct pl_match *m, char *allow, size_t allow_len)
 {
-    bool path_seen = false;
+    bool path_seen = false, head = strcmp(method, "HEAD") == 0;
 
     m->index = -1;
     if (allow_len)
@@ -121,7 +121,8 @@ pl_router_match(const struct pl_router *rt, const char *method, const char *path
 
         if (!match_path(&rt->routes[i], path, &tmp))
             continue;
-        if (strcmp(rt->routes[i].route->method, method) == 0) {
+        if (strcmp(rt->routes[i].route->method, method) == 0 ||
+            (head && strcmp(rt->routes[i].route->method, "GET") == 0)) {
             *m = tmp;
             m->index = i;
             return PL_MATCH_FOUND;
@@ -129,6 +130,8 @@ pl_router_match(const struct pl_router *rt, const char *method, const char *path
         path_seen = true;
         if (allow_len)
             allow_add(allow, allow_len, rt->routes[i].route->method);
+        if (allow_len && strcmp(rt->routes[i].route->method, "GET") == 0)
+            allow_add(allow, allow_len, "HEAD");
     }
     if (path_seen && allow_len)
         allow_add(allow, allow_len, "OPTIONS");

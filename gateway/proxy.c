@@ -100,6 +100,15 @@ idempotent(const char *method)
            strcmp(method, "DELETE") == 0;
 }
 
+/* The method sent upstream: a HEAD goes as GET (the server drops the body of its answer). */
+static const char *
+upstream_method(const struct pl_req *req)
+{
+    const char *m = pl_req_method(req);
+
+    return strcmp(m, "HEAD") == 0 ? "GET" : m;
+}
+
 /* 10-50 ms, different per thread and call, so retries from many threads do not align. */
 long
 gw_jitter_ms(void)
@@ -196,7 +205,7 @@ relay(struct pl_req *req, const char *base, const char *const *headers,
       struct gw_idem_key *idem)
 {
     const struct svc_ctx *ctx = pl_req_ctx(req);
-    const char *method = pl_req_method(req);
+    const char *method = upstream_method(req);
     struct pl_client_opts o = { headers, NULL, 0, ctx->cfg->upstream_timeout_ms };
     struct gw_breaker *b = gw_breaker_for(base);
     enum gw_pass pass = gw_breaker_enter(b);
@@ -269,11 +278,11 @@ gw_to_inbound(struct pl_req *req)
     return relay(req, ctx->cfg->inbound_url, headers, NULL);
 }
 
-/* Reads need read scope; everything else write (SPEC 10). */
+/* Reads (GET, HEAD) need read scope; everything else write (SPEC 10). */
 static unsigned
 scope_of(const struct pl_req *req)
 {
-    return strcmp(pl_req_method(req), "GET") == 0 ? GW_READ : GW_WRITE;
+    return strcmp(upstream_method(req), "GET") == 0 ? GW_READ : GW_WRITE;
 }
 
 enum MHD_Result

@@ -437,7 +437,7 @@ test_wrong_method_is_405_with_allow(void **state)
     (void)state;
     simple("DELETE", "/public/ping", NULL, &r);
     assert_error(&r, 405, "method_not_allowed");
-    assert_string_equal(r.allow, "GET, OPTIONS");
+    assert_string_equal(r.allow, "GET, HEAD, OPTIONS");
     resp_free(&r);
     simple("GET", "/public/echo", NULL, &r);
     assert_error(&r, 405, "method_not_allowed");

@@ -307,6 +307,40 @@ def test_body_limits_are_per_route():
     assert r.status == 413 and "1048576" in r.json["message"], r
 
 
+def test_head_is_get_without_a_body():
+    """RFC 9110: where GET is served, HEAD is too, with the same status and headers and no body,
+    and the connection stays usable.  Read scope suffices; the service itself answers HEAD too."""
+    t = ps.new_type("head")
+    cust = call(gw(), "POST", "/api/v1/customers", {"external_type": t, "external_id": "1",
+                                                     "name": "Head"}).json
+    reader = make_key(["read"])["key"]
+    u = urllib.parse.urlsplit(GATEWAY)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=15)
+    try:
+        path = f"/api/v1/customers/{cust['id']}"
+        conn.request("GET", path, headers={"X-API-Key": reader})
+        got = conn.getresponse()
+        body = got.read()
+        conn.request("HEAD", path, headers={"X-API-Key": reader})
+        head = conn.getresponse()
+        assert head.status == 200 and head.read() == b""
+        assert int(head.getheader("Content-Length")) == len(body)
+        assert head.getheader("Content-Type") == got.getheader("Content-Type")
+        conn.request("GET", path, headers={"X-API-Key": reader})  # same connection
+        again = conn.getresponse()
+        assert again.status == 200 and again.read() == body
+        conn.request("HEAD", "/api/v1/customers/00000000-0000-7000-8000-000000000000",
+                     headers={"X-API-Key": reader})
+        missing = conn.getresponse()
+        assert missing.status == 404 and missing.read() == b""
+    finally:
+        conn.close()
+    r = ps.Client().request("HEAD", f"/api/customers/{cust['id']}")
+    assert r.status == 200 and r.body == b""
+    r = call(gw(), "DELETE", "/api/v1/customers")
+    assert r.status == 405 and r.header("Allow") == "POST, GET, HEAD, OPTIONS"
+
+
 def test_unknown_route_and_method():
     assert call(gw(), "GET", "/api/v1/nowhere").status == 404
     r = call(gw(), "DELETE", "/api/v1/customers")

@@ -208,7 +208,7 @@ test_wrong_method_is_405_with_allow(void **state)
     assert_int_equal(match(state, "PUT", "/api/customers/9", &m, allow, sizeof(allow)),
                      PL_MATCH_NO_METHOD);
     assert_int_equal(m.index, -1);
-    assert_string_equal(allow, "GET, PATCH, DELETE, OPTIONS");
+    assert_string_equal(allow, "GET, HEAD, PATCH, DELETE, OPTIONS");
 }
 
 static void
@@ -220,7 +220,7 @@ test_allow_merges_tables(void **state)
     /* PUT /api/customers comes from the second table. */
     assert_int_equal(match(state, "DELETE", "/api/customers", &m, allow, sizeof(allow)),
                      PL_MATCH_NO_METHOD);
-    assert_string_equal(allow, "GET, POST, PUT, OPTIONS");
+    assert_string_equal(allow, "GET, HEAD, POST, PUT, OPTIONS");
     assert_int_equal(match(state, "PUT", "/api/customers", &m, allow, sizeof(allow)),
                      PL_MATCH_FOUND);
     assert_int_equal(m.index, 9);
@@ -236,7 +236,7 @@ test_options_is_never_a_match(void **state)
 
     assert_int_equal(match(state, "OPTIONS", "/healthz", &m, allow, sizeof(allow)),
                      PL_MATCH_NO_METHOD);
-    assert_string_equal(allow, "GET, OPTIONS");
+    assert_string_equal(allow, "GET, HEAD, OPTIONS");
     assert_int_equal(match(state, "OPTIONS", "/nowhere", &m, allow, sizeof(allow)),
                      PL_MATCH_NO_PATH);
     assert_string_equal(allow, "");
@@ -250,7 +250,25 @@ test_method_is_case_sensitive(void **state)
 
     assert_int_equal(match(state, "get", "/healthz", &m, allow, sizeof(allow)),
                      PL_MATCH_NO_METHOD);
-    assert_string_equal(allow, "GET, OPTIONS");
+    assert_string_equal(allow, "GET, HEAD, OPTIONS");
+}
+
+/* HEAD takes the GET route of a path (the server sends no body); a path without GET has none. */
+static void
+test_head_matches_the_get_route(void **state)
+{
+    struct pl_match m;
+    char allow[64];
+
+    assert_int_equal(match(state, "HEAD", "/api/customers/42", &m, allow, sizeof(allow)),
+                     PL_MATCH_FOUND);
+    assert_int_equal(m.nparams, 1);
+    assert_int_equal(match(state, "GET", "/api/customers/42", &m, allow, sizeof(allow)),
+                     PL_MATCH_FOUND);
+    assert_int_equal(match(state, "HEAD", "/api/customers/42/notes", &m, allow, sizeof(allow)),
+                     PL_MATCH_FOUND);
+    assert_int_equal(match(state, "HEAD", "/nowhere", &m, allow, sizeof(allow)),
+                     PL_MATCH_NO_PATH);
 }
 
 static void
@@ -270,7 +288,7 @@ test_root_pattern(void **state)
     char allow[64];
 
     assert_int_equal(match(state, "POST", "/", &m, allow, sizeof(allow)), PL_MATCH_NO_METHOD);
-    assert_string_equal(allow, "GET, OPTIONS");
+    assert_string_equal(allow, "GET, HEAD, OPTIONS");
 }
 
 /* ---- request ids ---- */
@@ -391,6 +409,7 @@ main(void)
         cmocka_unit_test(test_allow_merges_tables),
         cmocka_unit_test(test_options_is_never_a_match),
         cmocka_unit_test(test_method_is_case_sensitive),
+        cmocka_unit_test(test_head_matches_the_get_route),
         cmocka_unit_test(test_allow_buffer_zero_length),
         cmocka_unit_test(test_root_pattern),
         cmocka_unit_test(test_request_id_valid_chars),
