@@ -128,3 +128,24 @@ gw_breaker_leave(struct gw_breaker *b, enum gw_pass pass, bool ok)
     }
     pthread_mutex_unlock(&b->mu);
 }
+
+enum MHD_Result
+gw_breaker_refuse(struct pl_req *req, struct gw_breaker *b)
+{
+    long long left_us = GW_BREAKER_OPEN_US;
+    char secs[24];
+
+    if (b != NULL) {
+        pthread_mutex_lock(&b->mu);
+        if (b->state == OPEN)
+            left_us = b->opened_us + GW_BREAKER_OPEN_US - pl_time_mono_us();
+        else
+            left_us = 0; /* half-open: the probe decides within the call's timeout */
+        pthread_mutex_unlock(&b->mu);
+    }
+    /* whole seconds, rounded up, at least 1: the earliest time a call may go through */
+    snprintf(secs, sizeof(secs), "%lld", left_us > 0 ? (left_us + 999999) / 1000000 : 1);
+    pl_req_reply_header(req, "Retry-After", secs);
+    return pl_reply_error(req, 503, "upstream_unavailable",
+                          "a service is not reachable (circuit open); retry later");
+}

@@ -83,8 +83,7 @@ call_enter(struct pl_req *req, enum MHD_Result *rc)
     c->b = gw_breaker_for(ctx->cfg->media_url);
     c->pass = gw_breaker_enter(c->b);
     if (c->pass == GW_DENY) {
-        *rc = pl_reply_error(req, 503, "upstream_unavailable",
-                             "a service is not reachable (circuit open); retry later");
+        *rc = gw_breaker_refuse(req, c->b);
         return NULL;
     }
     pl_arena_defer(pl_req_arena(req), call_cleanup, c);

@@ -215,8 +215,7 @@ relay(struct pl_req *req, const char *base, const char *const *headers,
     if (pass == GW_DENY) {
         if (idem != NULL)
             gw_idem_finish(req, idem, NULL, 0, NULL, NULL, 0);
-        return pl_reply_error(req, 503, "upstream_unavailable",
-                              "a service is not reachable (circuit open); retry later");
+        return gw_breaker_refuse(req, b);
     }
     o.body = pl_req_body(req, &o.body_len);
     if (o.body == NULL && strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0)

@@ -101,6 +101,8 @@ enum gw_pass { GW_DENY, GW_PASS, GW_PROBE };
 struct gw_breaker *gw_breaker_for(const char *base);
 enum gw_pass gw_breaker_enter(struct gw_breaker *b);
 void gw_breaker_leave(struct gw_breaker *b, enum gw_pass pass, bool ok);
+/* The 503 of a call the breaker denied, with Retry-After: the seconds until it lets one through. */
+enum MHD_Result gw_breaker_refuse(struct pl_req *req, struct gw_breaker *b);
 
 /*
  * CORS (cors.c).  gw_cors_check validates PARLEY_CORS_ORIGINS at start (no "*", no empty entry,

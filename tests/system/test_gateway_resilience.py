@@ -7,6 +7,7 @@ the stack's gateway and its breakers are never disturbed."""
 
 import http.server
 import json
+import math
 import os
 import signal
 import subprocess
@@ -171,6 +172,8 @@ def test_breaker_opens_probes_reopens_and_closes(fake, gateway_on):
         r = g.call("GET", "/api/v1/customers")
         assert is_circuit_open(r) and r.elapsed < 0.2, r
         assert "127.0.0.1" not in r.body.decode()
+        # when to come back: the rest of the open period, in whole seconds
+        assert 1 <= int(r.header("Retry-After")) <= math.ceil(BREAKER_OPEN_S), r
     assert fake.count() == BREAKER_FAILURES
 
     # Half-open after the period: one probe goes through; it fails, so the breaker reopens.
