@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "parley/client.h"
+#include "parley/err.h"
 #include "parley/log.h"
 #include "parley/uuid.h"
 #include "svc.h"
@@ -148,4 +150,20 @@ gw_breaker_refuse(struct pl_req *req, struct gw_breaker *b)
     pl_req_reply_header(req, "Retry-After", secs);
     return pl_reply_error(req, 503, "upstream_unavailable",
                           "a service is not reachable (circuit open); retry later");
+}
+
+int
+gw_breaker_get(struct pl_arena *a, const char *base, const char *url, long timeout_ms,
+               struct pl_client_resp *resp, struct pl_err *err)
+{
+    struct gw_breaker *b = gw_breaker_for(base);
+    enum gw_pass pass = gw_breaker_enter(b);
+    int rc;
+
+    if (pass == GW_DENY)
+        return pl_err_set(err, 503, "upstream_unavailable",
+                          "a service is not reachable (circuit open); retry later");
+    rc = pl_client_call(a, "GET", url, NULL, timeout_ms, resp, err);
+    gw_breaker_leave(b, pass, rc == PL_OK && resp->status < 500);
+    return rc;
 }

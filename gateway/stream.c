@@ -59,8 +59,8 @@ conversation_exists(struct pl_req *req, const char *id, struct pl_err *err)
     const char *url = pl_arena_printf(pl_req_arena(req), "%s/api/conversations/%s",
                                       ctx->cfg->conversation_url, id);
 
-    if (pl_client_call(pl_req_arena(req), "GET", url, NULL, ctx->cfg->upstream_timeout_ms, &resp,
-                       err) != PL_OK)
+    if (gw_breaker_get(pl_req_arena(req), ctx->cfg->conversation_url, url,
+                       ctx->cfg->upstream_timeout_ms, &resp, err) != PL_OK)
         return PL_DB_FAIL;
     if (resp.status == 200)
         return PL_DB_ROW;
@@ -88,7 +88,8 @@ backlog_page(struct pl_req *req, struct gw_sub *s, const char *id, long long *si
                                       BACKLOG_PAGE);
 
     *more = false;
-    if (pl_client_call(a, "GET", url, NULL, ctx->cfg->upstream_timeout_ms, &resp, err) != PL_OK)
+    if (gw_breaker_get(a, ctx->cfg->messaging_url, url, ctx->cfg->upstream_timeout_ms, &resp,
+                       err) != PL_OK)
         goto out;
     data = json_object_get(resp.json, "data");
     if (resp.status != 200 || !json_is_array(data)) {

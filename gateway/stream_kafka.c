@@ -212,7 +212,7 @@ on_status(struct gw_stream_kafka *k, const json_t *payload)
                               k->cfg->messaging_url, conv, last);
     else
         url = pl_arena_printf(a, "%s/api/messages/%s", k->cfg->messaging_url, msg);
-    if (pl_client_call(a, "GET", url, NULL, FETCH_TIMEOUT_MS, &resp, &err) == PL_OK &&
+    if (gw_breaker_get(a, k->cfg->messaging_url, url, FETCH_TIMEOUT_MS, &resp, &err) == PL_OK &&
         resp.status == 200 && resp.json != NULL)
         publish_fetched(k->hub, resp.json);
     else

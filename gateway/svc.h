@@ -103,6 +103,11 @@ enum gw_pass gw_breaker_enter(struct gw_breaker *b);
 void gw_breaker_leave(struct gw_breaker *b, enum gw_pass pass, bool ok);
 /* The 503 of a call the breaker denied, with Retry-After: the seconds until it lets one through. */
 enum MHD_Result gw_breaker_refuse(struct pl_req *req, struct gw_breaker *b);
+/* A blocking GET of url (under base) through base's breaker: as pl_client_call, or PL_ERR with a
+ * 503 in err at once while the breaker is open. */
+struct pl_client_resp;
+int gw_breaker_get(struct pl_arena *a, const char *base, const char *url, long timeout_ms,
+                   struct pl_client_resp *resp, struct pl_err *err);
 
 /*
  * CORS (cors.c).  gw_cors_check validates PARLEY_CORS_ORIGINS at start (no "*", no empty entry,

@@ -470,3 +470,33 @@ def test_partitions_added_later_are_read_from_their_first_event(tmp_path):
         if g is not None:
             g.stop()
         kafka_sh(env, "stop")
+
+
+def test_backlog_fetch_goes_through_the_messaging_breaker():
+    """A stream resuming with Last-Event-ID fetches its backlog from messaging-svc.  When that hangs,
+    each try waits for the upstream timeout until the breaker opens; then streams are refused at
+    once with Retry-After instead of each holding a thread for the whole timeout."""
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(64)  # accepts, never answers
+    g = Gateway(PARLEY_MESSAGING_URL=f"http://127.0.0.1:{hang.getsockname()[1]}",
+                PARLEY_UPSTREAM_TIMEOUT_MS="300")
+    try:
+        conv = new_conversation()
+        slow = []
+        for _ in range(5):  # GW_BREAKER_FAILURES
+            t0 = time.monotonic()
+            s = Sse(conv[0], base=g.url, headers={"Last-Event-ID": "1"}).read_head()
+            slow.append((s.status, time.monotonic() - t0))
+            s.close()
+        assert all(st in (503, 504) and dt >= 0.25 for st, dt in slow), slow
+        t0 = time.monotonic()
+        s = Sse(conv[0], base=g.url, headers={"Last-Event-ID": "1"}).read_head()
+        assert s.status == 503 and time.monotonic() - t0 < 0.2
+        while b"}" not in s.raw and not s.eof:
+            s._recv()
+        assert b"circuit open" in s.raw, s.raw
+        s.close()
+    finally:
+        g.stop()
+        hang.close()
