@@ -167,3 +167,32 @@ gw_breaker_get(struct pl_arena *a, const char *base, const char *url, long timeo
     gw_breaker_leave(b, pass, rc == PL_OK && resp->status < 500);
     return rc;
 }
+
+void
+gw_breaker_get_many(struct pl_arena *a, struct pl_client_get *gets, const char *const *bases,
+                    int n, long timeout_ms)
+{
+    struct gw_breaker *b[GW_GET_MANY_MAX];
+    enum gw_pass pass[GW_GET_MANY_MAX];
+    struct pl_client_get go[GW_GET_MANY_MAX];
+    int slot[GW_GET_MANY_MAX], m = 0;
+
+    PL_ASSERT(n <= GW_GET_MANY_MAX);
+    for (int i = 0; i < n; i++) {
+        b[i] = gw_breaker_for(bases[i]);
+        if ((pass[i] = gw_breaker_enter(b[i])) == GW_DENY) {
+            gets[i].rc = pl_err_set(gets[i].err, 503, "upstream_unavailable",
+                                    "a service is not reachable (circuit open); retry later");
+            continue;
+        }
+        slot[m] = i;
+        go[m++] = gets[i];
+    }
+    pl_client_get_many(a, go, m, timeout_ms);
+    for (int k = 0; k < m; k++) {
+        int i = slot[k];
+
+        gets[i] = go[k];
+        gw_breaker_leave(b[i], pass[i], gets[i].rc == PL_OK && gets[i].resp.status < 500);
+    }
+}

@@ -4,7 +4,8 @@
  * and message_count.  The conversation and the messages are fetched at once; the customers
  * follow, since their ids come with the conversation.  A part that fails degrades only its own
  * field (messages and message_count become null, participants keep their bare fields); only the
- * conversation itself is essential.
+ * conversation itself is essential.  Each call passes its service's circuit breaker, so a part
+ * whose service is down degrades at once instead of after the timeout.
  */
 #include <string.h>
 
@@ -17,6 +18,14 @@
 #include "svc.h"
 
 #define DETAILS_TIMEOUT_MS 3000L
+
+/* Each part's time limit: DETAILS_TIMEOUT_MS, or the upstream timeout when that is shorter. */
+static long
+timeout_of(const struct gw_cfg *cfg)
+{
+    return cfg->upstream_timeout_ms < DETAILS_TIMEOUT_MS ? cfg->upstream_timeout_ms
+                                                         : DETAILS_TIMEOUT_MS;
+}
 
 /* Adds name, external_id and external_type from customers (a paginator) to each participant. */
 static void
@@ -82,7 +91,7 @@ add_customers(struct pl_req *req, const struct gw_cfg *cfg, json_t *conv)
     }
     if (get.url == NULL)
         return;
-    pl_client_get_many(pl_req_arena(req), &get, 1, DETAILS_TIMEOUT_MS);
+    gw_breaker_get_many(pl_req_arena(req), &get, &cfg->customer_url, 1, timeout_of(cfg));
     if (get.rc == PL_OK && get.resp.status == 200)
         enrich(participants, get.resp.json);
     else
@@ -110,7 +119,9 @@ gw_conversation_details(struct pl_req *req)
     gets[1] = (struct pl_client_get){
         .url = pl_arena_printf(pl_req_arena(req), "%s/api/conversations/%s/messages?per_page=50",
                                ctx->cfg->messaging_url, id), .err = &e2 };
-    pl_client_get_many(pl_req_arena(req), gets, 2, DETAILS_TIMEOUT_MS);
+    gw_breaker_get_many(pl_req_arena(req), gets,
+                        (const char *const[]){ ctx->cfg->conversation_url, ctx->cfg->messaging_url },
+                        2, timeout_of(ctx->cfg));
     if (gets[0].rc != PL_OK)
         return pl_reply_err(req, &e1);
     if (gets[0].resp.status != 200 || !json_is_object(gets[0].resp.json))

@@ -108,6 +108,12 @@ enum MHD_Result gw_breaker_refuse(struct pl_req *req, struct gw_breaker *b);
 struct pl_client_resp;
 int gw_breaker_get(struct pl_arena *a, const char *base, const char *url, long timeout_ms,
                    struct pl_client_resp *resp, struct pl_err *err);
+/* pl_client_get_many through each call's breaker (bases[i]: the upstream of gets[i]); a call
+ * whose breaker is open fails at once with a 503 and is not made. */
+#define GW_GET_MANY_MAX 8
+struct pl_client_get;
+void gw_breaker_get_many(struct pl_arena *a, struct pl_client_get *gets, const char *const *bases,
+                         int n, long timeout_ms);
 
 /*
  * CORS (cors.c).  gw_cors_check validates PARLEY_CORS_ORIGINS at start (no "*", no empty entry,

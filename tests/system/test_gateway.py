@@ -5,6 +5,7 @@ import http.client
 import http.server
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -539,6 +540,29 @@ def test_details_degrades_one_field_at_a_time():
         assert r.status == 503 and "127.0.0.1" not in r.body.decode()
     finally:
         g.stop()
+
+
+def test_details_part_behind_an_open_breaker_degrades_at_once():
+    """A hanging messaging-svc costs each details call the (short) timeout until its breaker opens;
+    then the messages part degrades at once while the rest is still answered."""
+    conv, a, b = conversation_with_messages(1)
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(64)  # accepts, never answers
+    g = Gateway(PARLEY_MESSAGING_URL=f"http://127.0.0.1:{hang.getsockname()[1]}",
+                PARLEY_UPSTREAM_TIMEOUT_MS="300")
+    try:
+        times = []
+        for _ in range(6):  # GW_BREAKER_FAILURES, then one more
+            t0 = time.monotonic()
+            r = call(gw(base=g.url), "GET", f"/api/v1/conversations/{conv['id']}/details")
+            times.append(time.monotonic() - t0)
+            assert r.status == 200 and r.json["messages"] is None and r.json["id"] == conv["id"]
+            assert {p["name"] for p in r.json["participants"]} == {"Ada", "Bob"}
+        assert min(times[:5]) >= 0.25 and times[5] < 0.2, times
+    finally:
+        g.stop()
+        hang.close()
 
 
 def test_dead_webhooks_and_replay_need_admin():
