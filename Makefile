@@ -146,3 +146,7 @@ $(BUILD)/bin/bench-webhooks: $(BUILD)/bench/webhooks.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $(EXTRA_LDFLAGS) $^ $(LDLIBS) -o $@
 -include $(BUILD)/bench/webhooks.d
+$(BUILD)/bin/bench-proxy-floor: $(BUILD)/bench/proxy_floor.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $(EXTRA_LDFLAGS) $^ $(LDLIBS) -o $@
+-include $(BUILD)/bench/proxy_floor.d

@@ -4,7 +4,10 @@
 #   2. the same request straight to customer-svc
 #   3. nginx proxy_pass (upstream keepalive) in front of the same customer-svc
 #   4. gateway vs nginx proxy_pass with the upstream an nginx returning a static JSON body,
-#      which isolates the proxies' own cost.
+#      which isolates the proxies' own cost;
+#   5. beside them, bench-proxy-floor (bench/proxy_floor.c) in front of the same static nginx:
+#      the cheapest relay libmicrohttpd and libcurl allow (one event loop per thread, no key,
+#      limit or log), which bounds what a gateway built on them could reach.
 # A bench gateway runs on its own port with a rate limit high enough never to refuse.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,14 +57,17 @@ start_gateway() { # port upstream
     echo $!
 }
 cleanup() {
-    kill "${gw1:-}" "${gw2:-}" 2>/dev/null || true
+    kill "${gw1:-}" "${gw2:-}" "${floor:-}" 2>/dev/null || true
     [ -f "$run/nginx.pid" ] && kill "$(cat "$run/nginx.pid")" 2>/dev/null || true
 }
 trap cleanup EXIT
+make -s -C "$root" build/bin/bench-proxy-floor
 nginx -c "$run/nginx.conf" -p "$run"
 gw1=$(start_gateway 18090 "$svc")
 gw2=$(start_gateway 18091 http://127.0.0.1:18082)
-for port in 18090 18091 18081 18083; do
+"$root/build/bin/bench-proxy-floor" 18092 http://127.0.0.1:18082 >>"$run/floor.log" 2>&1 &
+floor=$!
+for port in 18090 18091 18092 18081 18083; do
     for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break
         [ $port = 18081 ] || [ $port = 18083 ] && break; sleep 0.1; done
 done
@@ -77,10 +83,10 @@ run_wrk() { # url -> "rps p50 p99 non2xx"
              END {printf "%.0f %.2f %.2f %d\n", rps, p50, p99, bad+0}'
 }
 declare -A R
-names=(gateway direct nginx gateway-static nginx-static)
+names=(gateway direct nginx gateway-static nginx-static floor-static)
 urls=("http://127.0.0.1:18090/api/v1/customers/$id" "$svc/api/customers/$id"
       "http://127.0.0.1:18081/api/customers/$id" "http://127.0.0.1:18091/api/v1/customers/$id"
-      "http://127.0.0.1:18083/api/customers/$id")
+      "http://127.0.0.1:18083/api/customers/$id" "http://127.0.0.1:18092/api/customers/$id")
 for r in $(seq 1 "$rounds"); do
     for i in "${!names[@]}"; do
         R[${names[$i]}]+="$(run_wrk "${urls[$i]}");"
@@ -99,6 +105,7 @@ for n in "${names[@]}"; do
 done
 awk -v a="$rps_gateway" -v b="$rps_nginx" -v c="$p99_gateway" -v d="$p99_nginx" \
     -v e="$rps_gateway_static" -v f="$rps_nginx_static" -v g="$p99_gateway_static" \
-    -v h="$p99_nginx_static" 'BEGIN {
+    -v h="$p99_nginx_static" -v i="$rps_floor_static" -v j="$p99_floor_static" 'BEGIN {
     printf "\ngateway / nginx, customer-svc upstream: throughput %.2f (target >= 1.0), p99 %.2f (target <= 1.2)\n", a/b, c/d
-    printf "gateway / nginx, static upstream:       throughput %.2f (target >= 1.0), p99 %.2f (target <= 1.2)\n", e/f, g/h }'
+    printf "gateway / nginx, static upstream:       throughput %.2f (target >= 1.0), p99 %.2f (target <= 1.2)\n", e/f, g/h
+    printf "floor / nginx, static upstream:         throughput %.2f, p99 %.2f (a relay with no gateway work: the bound of MHD + libcurl)\n", i/f, j/h }'
