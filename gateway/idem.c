@@ -13,12 +13,10 @@
  * re-serializes the same object is still a repeat.  POST /api-keys is not forwarded and has its
  * own rule (api_keys.c).
  */
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "parley/arena.h"
 #include "parley/buf.h"
@@ -28,6 +26,7 @@
 #include "parley/json.h"
 #include "parley/log.h"
 #include "parley/uuid.h"
+#include "idem_digest.h"
 #include "svc.h"
 
 /* "METHOD path\n": what every request hash starts with. */
@@ -58,98 +57,23 @@ request_hash(const struct pl_req *req, char out[65])
     json_decref(j);
 }
 
-/*
- * A streamed body's hash.  A multipart body's boundary is a random string each client picks anew
- * for every request, so a retry of the same upload differs in it alone: it is left out of the
- * hash wherever it occurs.  tail holds the last bytes that may be the start of one.
- */
-struct gw_idem_digest {
-    EVP_MD_CTX *md;
-    char boundary[GW_BOUNDARY_MAX + 1], tail[GW_BOUNDARY_MAX];
-    size_t blen, tlen;
-};
-
 static void
-digest_free(void *p)
+digest_free(void *d)
 {
-    EVP_MD_CTX_free(((struct gw_idem_digest *)p)->md);
-}
-
-/* The boundary parameter of a multipart Content-Type (quoted or not) into d, if any. */
-static void
-read_boundary(struct gw_idem_digest *d, const char *ctype)
-{
-    const char *b = ctype ? strcasestr(ctype, "boundary=") : NULL;
-    size_t n;
-
-    if (b == NULL || strncasecmp(ctype, "multipart/", 10) != 0)
-        return;
-    b += strlen("boundary=");
-    if (*b == '"')
-        n = strcspn(++b, "\"");
-    else
-        n = strcspn(b, "; \t");
-    if (n > 0 && n <= GW_BOUNDARY_MAX) {
-        memcpy(d->boundary, b, n);
-        d->blen = n;
-    }
+    gw_digest_free(d);
 }
 
 struct gw_idem_digest *
 gw_idem_digest_start(struct pl_req *req)
 {
     struct gw_idem_digest *d = pl_arena_alloc(pl_req_arena(req), sizeof(*d));
-    struct pl_buf b = PL_BUF_INIT;
+    struct pl_buf head = PL_BUF_INIT;
 
-    memset(d, 0, sizeof(*d));
-    d->md = EVP_MD_CTX_new();
-    PL_ASSERT(d->md != NULL && EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) == 1);
+    hash_head(req, &head);
+    PL_ASSERT(gw_digest_init(d, pl_req_header(req, "Content-Type"), head.data, head.len));
+    pl_buf_cleanup(&head);
     pl_arena_defer(pl_req_arena(req), digest_free, d);
-    read_boundary(d, pl_req_header(req, "Content-Type"));
-    hash_head(req, &b);
-    EVP_DigestUpdate(d->md, b.data, b.len);
-    pl_buf_cleanup(&b);
     return d;
-}
-
-void
-gw_idem_digest_add(struct gw_idem_digest *d, const char *data, size_t n)
-{
-    char buf[4096 + GW_BOUNDARY_MAX];
-
-    if (d->blen == 0) {
-        EVP_DigestUpdate(d->md, data, n);
-        return;
-    }
-    while (n > 0) {
-        size_t take = n < 4096 ? n : 4096, len = d->tlen + take, from = 0, keep;
-        const char *hit;
-
-        memcpy(buf, d->tail, d->tlen);
-        memcpy(buf + d->tlen, data, take);
-        data += take;
-        n -= take;
-        while ((hit = memmem(buf + from, len - from, d->boundary, d->blen)) != NULL) {
-            EVP_DigestUpdate(d->md, buf + from, (size_t)(hit - (buf + from)));
-            from = (size_t)(hit - buf) + d->blen;
-        }
-        keep = len - from < d->blen - 1 ? len - from : d->blen - 1;
-        EVP_DigestUpdate(d->md, buf + from, len - from - keep);
-        memcpy(d->tail, buf + len - keep, keep);
-        d->tlen = keep;
-    }
-}
-
-void
-gw_idem_digest_end(struct gw_idem_digest *d, char out[65])
-{
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    unsigned int n = 0;
-
-    EVP_DigestUpdate(d->md, d->tail, d->tlen);
-    d->tlen = 0;
-    EVP_DigestFinal_ex(d->md, md, &n);
-    pl_hex(md, n, out);
 }
 
 /* 1 to GW_IDEM_KEY_MAX visible ASCII characters. */

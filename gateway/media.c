@@ -29,6 +29,7 @@
 #include "parley/err.h"
 #include "parley/signed_url.h"
 #include "parley/uuid.h"
+#include "idem_digest.h"
 #include "svc.h"
 
 #define CONTENT_BLOCK (32u * 1024u)    /* bytes MHD asks the content reader for at a time */
@@ -146,7 +147,7 @@ relay_whole(struct pl_req *req, struct call *c, int status, struct upload *u)
         if (u != NULL && u->idem != NULL) {
             char hash[65];
 
-            gw_idem_digest_end(u->digest, hash);
+            gw_digest_end(u->digest, hash);
             gw_idem_finish(req, u->idem, hash, (unsigned)status, ct, body.data ? body.data : "",
                            body.len);
         }
@@ -201,7 +202,7 @@ upload_chunk(struct pl_req *req, void *arg, const char *data, size_t n)
 
     (void)req;
     if (u->digest != NULL)
-        gw_idem_digest_add(u->digest, data, n);
+        gw_digest_add(u->digest, data, n);
     return u->c == NULL ? PL_OK : pl_client_stream_send(u->c->s, data, n, &err);
 }
 
@@ -214,7 +215,7 @@ upload_end(struct pl_req *req, void *arg)
     int status;
 
     if (u->c == NULL) { /* the key's answer is kept: this body decides replay or 422 */
-        gw_idem_digest_end(u->digest, hash);
+        gw_digest_end(u->digest, hash);
         return gw_idem_replay(req, &u->stored, hash);
     }
     status = pl_client_stream_wait(u->c->s, &err);

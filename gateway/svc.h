@@ -220,11 +220,8 @@ enum MHD_Result gw_idem_replay(struct pl_req *req, const struct gw_idem_row *row
 /* hash: the request's, when it was not known at the claim (NULL: k's). */
 void gw_idem_finish(struct pl_req *req, struct gw_idem_key *k, const char *hash, unsigned status,
                     const char *ctype, const char *body, size_t len);
-#define GW_BOUNDARY_MAX 70 /* RFC 2046 */
-struct gw_idem_digest;
+struct gw_idem_digest; /* idem_digest.h */
 struct gw_idem_digest *gw_idem_digest_start(struct pl_req *req); /* freed with the request */
-void gw_idem_digest_add(struct gw_idem_digest *d, const char *data, size_t n);
-void gw_idem_digest_end(struct gw_idem_digest *d, char out[65]);
 
 /* Proxy helpers (proxy.c): "Name: value" of a header the caller sent (arena), or NULL; and a
  * 10-50 ms pause before a retry, different per thread and call. */
