@@ -1,6 +1,7 @@
 /*
  * api_logs_db.c - all SQL of api_logs: the batch insert (arrays unnested into rows, one round
- * trip per batch), retention, the filtered list, one row, and the telemetry summary.
+ * trip per batch, which also adds them to per-minute totals), retention, the filtered list, one
+ * row, and the telemetry summary (from the per-minute totals).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,19 +15,29 @@
 
 #define NCOLS 12
 
+/* The rows, and their per-minute totals for the telemetry summary, in one statement (minutes in
+ * order, so two gateways' batches take the minute rows' locks in the same order). */
 static const struct pl_stmt insert = {
     "gw_log_insert",
-    "INSERT INTO api_logs (id, method, path, route, status, duration_ms, client_ip, api_key_id,"
-    " request_id, request_body, response_body, created_at)"
-    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],"
-    " $6::float8[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[],"
-    " $12::timestamptz[])",
+    "WITH r AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],"
+    "  $6::float8[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[],"
+    "  $12::timestamptz[]) AS r(id, method, path, route, status, duration_ms, client_ip,"
+    "  api_key_id, request_id, request_body, response_body, created_at)),"
+    " ins AS (INSERT INTO api_logs (id, method, path, route, status, duration_ms, client_ip,"
+    "  api_key_id, request_id, request_body, response_body, created_at) SELECT * FROM r)"
+    " INSERT INTO api_log_minutes AS m (minute, requests, errors, server_errors, duration_ms_sum)"
+    " SELECT date_trunc('minute', created_at), count(*), count(*) FILTER (WHERE status >= 400),"
+    "  count(*) FILTER (WHERE status >= 500), sum(duration_ms) FROM r GROUP BY 1 ORDER BY 1"
+    " ON CONFLICT (minute) DO UPDATE SET requests = m.requests + EXCLUDED.requests,"
+    "  errors = m.errors + EXCLUDED.errors, server_errors = m.server_errors + EXCLUDED.server_errors,"
+    "  duration_ms_sum = m.duration_ms_sum + EXCLUDED.duration_ms_sum",
     NCOLS,
 };
 
 static const struct pl_stmt purge = {
     "gw_log_purge",
-    "DELETE FROM api_logs WHERE created_at < now() - make_interval(days => $1::int)",
+    "WITH m AS (DELETE FROM api_log_minutes WHERE minute < now() - interval '2 days')"
+    " DELETE FROM api_logs WHERE created_at < now() - make_interval(days => $1::int)",
     1,
 };
 
@@ -56,14 +67,16 @@ static const struct pl_stmt by_id = {
     "gw_log_by_id", "SELECT api_log_json(l) FROM api_logs l WHERE l.id = $1::uuid", 1,
 };
 
+/* The last 24 hours, to the minute, from the per-minute totals. */
 static const struct pl_stmt telemetry = {
     "gw_telemetry",
-    "SELECT row_to_json(t) FROM (SELECT count(*) AS total_requests,"
-    " round(COALESCE(avg(duration_ms), 0)::numeric, 3) AS average_response_time,"
-    " round(COALESCE(avg((status >= 400)::int), 0)::numeric * 100, 2) AS error_rate,"
-    " count(*) FILTER (WHERE status >= 500) AS server_errors,"
-    " pl_time(now() - interval '24 hours') AS since"
-    " FROM api_logs WHERE created_at >= now() - interval '24 hours') t",
+    "SELECT row_to_json(t) FROM (SELECT COALESCE(sum(requests), 0)::bigint AS total_requests,"
+    " round(COALESCE(sum(duration_ms_sum) / NULLIF(sum(requests), 0), 0)::numeric, 3)"
+    "  AS average_response_time,"
+    " round(COALESCE(sum(errors) / NULLIF(sum(requests), 0), 0) * 100, 2) AS error_rate,"
+    " COALESCE(sum(server_errors), 0)::bigint AS server_errors,"
+    " pl_time(date_trunc('minute', now() - interval '24 hours')) AS since"
+    " FROM api_log_minutes WHERE minute >= date_trunc('minute', now() - interval '24 hours')) t",
     0,
 };
 

@@ -480,6 +480,27 @@ def test_telemetry_and_notifications():
     assert t.status == 200
     assert set(t.json) >= {"total_requests", "average_response_time", "error_rate"}
     assert t.json["total_requests"] >= 1 and 0 <= t.json["error_rate"] <= 100
+    # it is summed from per-minute totals, written with the rows: new calls count, errors too
+    rid = ps.new_request_id("tele")
+    for i in range(3):
+        call(gw(), "GET", "/api/v1/customers/not-a-uuid", headers={"X-Request-Id": f"{rid}{i}"})
+    wait_log(f"{rid}2")
+    t2 = call(gw(), "GET", "/api/v1/telemetry/metrics").json
+    assert t2["total_requests"] >= t.json["total_requests"] + 3
+
+
+def test_telemetry_totals_match_the_rows():
+    """The per-minute totals agree with api_logs itself over the same minutes (one snapshot)."""
+    window = "date_trunc('minute', now() - interval '24 hours')"
+    got = ps.psql(
+        "SELECT m.*, r.* FROM (SELECT sum(requests), sum(errors), sum(server_errors),"
+        f" sum(duration_ms_sum) FROM api_log_minutes WHERE minute >= {window}) m,"
+        " (SELECT count(*), count(*) FILTER (WHERE status >= 400),"
+        " count(*) FILTER (WHERE status >= 500), sum(duration_ms)"
+        f" FROM api_logs WHERE created_at >= {window}) r", url=GATEWAY_DB).strip().split("|")
+    minutes, rows = got[:4], got[4:]
+    assert minutes[:3] == rows[:3] and int(rows[0]) > 0, got
+    assert abs(float(minutes[3]) - float(rows[3])) < 0.01, got
     n = call(gw(), "GET", "/api/v1/notifications")
     assert n.status == 200 and isinstance(n.json, list) and n.json
     assert all({"type", "title", "message"} <= set(item) for item in n.json)
