@@ -14,24 +14,33 @@
 #include "svc.h"
 
 #define NCOLS 12
+#define NMINCOLS 5 /* minute, requests, errors, server errors, duration sum */
 
-/* The rows, and their per-minute totals for the telemetry summary, in one statement (minutes in
- * order, so two gateways' batches take the minute rows' locks in the same order). */
+/* One minute's totals of a batch. */
+struct minute {
+    char at[24]; /* "2026-11-23T21:30:00Z" */
+    long long requests, errors, server_errors;
+    double duration_ms;
+};
+
+/*
+ * The rows, and their per-minute totals for the telemetry summary ($13-$17, summed here), in one
+ * statement; the minutes in order, so two gateways' batches take their locks in the same order.
+ */
 static const struct pl_stmt insert = {
     "gw_log_insert",
-    "WITH r AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],"
+    "WITH ins AS (INSERT INTO api_logs (id, method, path, route, status, duration_ms, client_ip,"
+    "  api_key_id, request_id, request_body, response_body, created_at)"
+    "  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],"
     "  $6::float8[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[],"
-    "  $12::timestamptz[]) AS r(id, method, path, route, status, duration_ms, client_ip,"
-    "  api_key_id, request_id, request_body, response_body, created_at)),"
-    " ins AS (INSERT INTO api_logs (id, method, path, route, status, duration_ms, client_ip,"
-    "  api_key_id, request_id, request_body, response_body, created_at) SELECT * FROM r)"
+    "  $12::timestamptz[]))"
     " INSERT INTO api_log_minutes AS m (minute, requests, errors, server_errors, duration_ms_sum)"
-    " SELECT date_trunc('minute', created_at), count(*), count(*) FILTER (WHERE status >= 400),"
-    "  count(*) FILTER (WHERE status >= 500), sum(duration_ms) FROM r GROUP BY 1 ORDER BY 1"
+    " SELECT * FROM unnest($13::timestamptz[], $14::bigint[], $15::bigint[], $16::bigint[],"
+    "  $17::float8[]) ORDER BY 1"
     " ON CONFLICT (minute) DO UPDATE SET requests = m.requests + EXCLUDED.requests,"
     "  errors = m.errors + EXCLUDED.errors, server_errors = m.server_errors + EXCLUDED.server_errors,"
     "  duration_ms_sum = m.duration_ms_sum + EXCLUDED.duration_ms_sum",
-    NCOLS,
+    NCOLS + NMINCOLS,
 };
 
 static const struct pl_stmt purge = {
@@ -80,19 +89,63 @@ static const struct pl_stmt telemetry = {
     0,
 };
 
+/* Adds a row (its minute from created_at, RFC 3339) to the batch's minutes m[0..*nm). */
+static void
+count_minute(struct minute *m, int *nm, const char *created_at, unsigned status, double ms)
+{
+    char at[24];
+    int i;
+
+    snprintf(at, sizeof(at), "%.16s:00Z", created_at);
+    for (i = *nm - 1; i >= 0 && strcmp(m[i].at, at) != 0; i--)
+        ;
+    if (i < 0) {
+        i = (*nm)++;
+        m[i] = (struct minute){ .requests = 0 };
+        memcpy(m[i].at, at, sizeof(at));
+    }
+    m[i].requests++;
+    m[i].errors += status >= 400;
+    m[i].server_errors += status >= 500;
+    m[i].duration_ms += ms;
+}
+
+/* The minutes' five array literals into col[0..NMINCOLS). */
+static void
+minute_arrays(const struct minute *m, int nm, struct pl_buf *col)
+{
+    char num[4][32];
+
+    for (int c = 0; c < NMINCOLS; c++)
+        pl_buf_puts(&col[c], "{");
+    for (int i = 0; i < nm; i++) {
+        snprintf(num[0], sizeof(num[0]), "%lld", m[i].requests);
+        snprintf(num[1], sizeof(num[1]), "%lld", m[i].errors);
+        snprintf(num[2], sizeof(num[2]), "%lld", m[i].server_errors);
+        snprintf(num[3], sizeof(num[3]), "%.3f", m[i].duration_ms);
+        pl_buf_array_elem(&col[0], m[i].at);
+        for (int c = 0; c < 4; c++)
+            pl_buf_array_elem(&col[c + 1], num[c]);
+    }
+    for (int c = 0; c < NMINCOLS; c++)
+        pl_buf_puts(&col[c], "}");
+}
+
 int
 gw_db_log_insert(PGconn *db, struct gw_log_row *const *rows, int n, struct pl_err *err)
 {
-    struct pl_buf col[NCOLS];
-    const char *params[NCOLS];
+    struct pl_buf col[NCOLS + NMINCOLS];
+    const char *params[NCOLS + NMINCOLS];
+    struct minute *minutes = calloc((size_t)n + 1, sizeof(*minutes));
     PGresult *res = NULL;
     char num[2][32];
-    int rc;
+    int rc, nm = 0;
 
-    for (int c = 0; c < NCOLS; c++) {
+    PL_ASSERT(minutes != NULL);
+    for (int c = 0; c < NCOLS + NMINCOLS; c++)
         col[c] = (struct pl_buf)PL_BUF_INIT;
+    for (int c = 0; c < NCOLS; c++)
         pl_buf_puts(&col[c], "{");
-    }
     for (int i = 0; i < n; i++) {
         const struct gw_log_row *r = rows[i];
 
@@ -103,15 +156,19 @@ gw_db_log_insert(PGconn *db, struct gw_log_row *const *rows, int n, struct pl_er
         pl_buf_array_elem(&col[6], r->client_ip), pl_buf_array_elem(&col[7], r->api_key_id), pl_buf_array_elem(&col[8], r->request_id);
         pl_buf_array_elem(&col[9], r->request_body), pl_buf_array_elem(&col[10], r->response_body);
         pl_buf_array_elem(&col[11], r->created_at);
+        /* the duration as stored (3 decimals), so the minutes add up to the rows exactly */
+        count_minute(minutes, &nm, r->created_at, r->status, strtod(num[1], NULL));
     }
-    for (int c = 0; c < NCOLS; c++) {
+    for (int c = 0; c < NCOLS; c++)
         pl_buf_puts(&col[c], "}");
+    minute_arrays(minutes, nm, col + NCOLS);
+    for (int c = 0; c < NCOLS + NMINCOLS; c++)
         params[c] = col[c].data;
-    }
     rc = pl_db_query(db, &insert, params, &res, err);
     PQclear(res);
-    for (int c = 0; c < NCOLS; c++)
+    for (int c = 0; c < NCOLS + NMINCOLS; c++)
         pl_buf_cleanup(&col[c]);
+    free(minutes);
     return rc;
 }
 
