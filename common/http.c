@@ -750,7 +750,7 @@ req_new(struct pl_server *srv, struct MHD_Connection *conn, const char *method, 
     req->found = pl_router_match(&srv->router, method, req->path, &req->match, req->allow,
                                  sizeof(req->allow));
     req->max_body = srv->opts.max_body;
-    if (route_has(req, PL_ROUTE_BIG_BODY) && srv->opts.big_body > 0)
+    if (route_has(req, PL_ROUTE_BIG_BODY) && srv->opts.big_body > req->max_body)
         req->max_body = srv->opts.big_body;
     atomic_fetch_add(&srv->inflight, 1);
     return req;

@@ -131,9 +131,25 @@ gw_breaker_leave(struct gw_breaker *b, enum gw_pass pass, bool ok)
     pthread_mutex_unlock(&b->mu);
 }
 
+/* The error of a call its breaker denied. */
+static int
+circuit_open(struct pl_err *err)
+{
+    return pl_err_set(err, 503, "upstream_unavailable",
+                      "a service is not reachable (circuit open); retry later");
+}
+
+/* What the breaker hears of a call: an answer below 500 is a success. */
+static bool
+went_well(int rc, long status)
+{
+    return rc == PL_OK && status < 500;
+}
+
 enum MHD_Result
 gw_breaker_refuse(struct pl_req *req, struct gw_breaker *b)
 {
+    struct pl_err err = PL_ERR_INIT;
     long long left_us = GW_BREAKER_OPEN_US;
     char secs[24];
 
@@ -148,8 +164,8 @@ gw_breaker_refuse(struct pl_req *req, struct gw_breaker *b)
     /* whole seconds, rounded up, at least 1: the earliest time a call may go through */
     snprintf(secs, sizeof(secs), "%lld", left_us > 0 ? (left_us + 999999) / 1000000 : 1);
     pl_req_reply_header(req, "Retry-After", secs);
-    return pl_reply_error(req, 503, "upstream_unavailable",
-                          "a service is not reachable (circuit open); retry later");
+    circuit_open(&err);
+    return pl_reply_err(req, &err);
 }
 
 int
@@ -161,10 +177,9 @@ gw_breaker_get(struct pl_arena *a, const char *base, const char *url, long timeo
     int rc;
 
     if (pass == GW_DENY)
-        return pl_err_set(err, 503, "upstream_unavailable",
-                          "a service is not reachable (circuit open); retry later");
+        return circuit_open(err);
     rc = pl_client_call(a, "GET", url, NULL, timeout_ms, resp, err);
-    gw_breaker_leave(b, pass, rc == PL_OK && resp->status < 500);
+    gw_breaker_leave(b, pass, went_well(rc, resp->status));
     return rc;
 }
 
@@ -181,8 +196,7 @@ gw_breaker_get_many(struct pl_arena *a, struct pl_client_get *gets, const char *
     for (int i = 0; i < n; i++) {
         b[i] = gw_breaker_for(bases[i]);
         if ((pass[i] = gw_breaker_enter(b[i])) == GW_DENY) {
-            gets[i].rc = pl_err_set(gets[i].err, 503, "upstream_unavailable",
-                                    "a service is not reachable (circuit open); retry later");
+            gets[i].rc = circuit_open(gets[i].err);
             continue;
         }
         slot[m] = i;
@@ -193,6 +207,6 @@ gw_breaker_get_many(struct pl_arena *a, struct pl_client_get *gets, const char *
         int i = slot[k];
 
         gets[i] = go[k];
-        gw_breaker_leave(b[i], pass[i], gets[i].rc == PL_OK && gets[i].resp.status < 500);
+        gw_breaker_leave(b[i], pass[i], went_well(gets[i].rc, gets[i].resp.status));
     }
 }

@@ -69,7 +69,7 @@ main(int argc, char **argv)
         pl_fatal("config: PARLEY_TELEGRAM_BOT_TOKEN: expected \"<bot id>:<secret>\"");
     snprintf(cfg.bot_id, sizeof(cfg.bot_id), "%.*s", (int)n, cfg.telegram_bot_token);
     /* deliveries up to 3 MiB (SPEC 2) */
-    svc.big_body = cfg.c.max_body > INB_WEBHOOK_BODY_MAX ? cfg.c.max_body : INB_WEBHOOK_BODY_MAX;
+    svc.big_body = INB_WEBHOOK_BODY_MAX;
     if (cfg.c.http_threads == 0)
         cfg.c.http_threads = INB_HTTP_THREADS; /* handlers mostly wait for their store batch */
     /* Workers first, with their own connection factory: handlers find them ready. */

@@ -529,6 +529,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def hung_upstream():
+    """A listening socket that accepts connections and never answers, and its base URL: a service
+    that hangs.  Close the socket when done."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
 class SpareBinary:
     """Another instance of a binary (build/bin/<name>) on a free port with its own settings and the
     given database, beside the stack's; ready when it answers /healthz.  stop() ends it."""

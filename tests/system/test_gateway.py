@@ -5,7 +5,6 @@ import http.client
 import http.server
 import json
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -570,10 +569,8 @@ def test_details_part_behind_an_open_breaker_degrades_at_once():
     """A hanging messaging-svc costs each details call the (short) timeout until its breaker opens;
     then the messages part degrades at once while the rest is still answered."""
     conv, a, b = conversation_with_messages(1)
-    hang = socket.socket()
-    hang.bind(("127.0.0.1", 0))
-    hang.listen(64)  # accepts, never answers
-    g = Gateway(PARLEY_MESSAGING_URL=f"http://127.0.0.1:{hang.getsockname()[1]}",
+    hang, hung_url = ps.hung_upstream()
+    g = Gateway(PARLEY_MESSAGING_URL=hung_url,
                 PARLEY_UPSTREAM_TIMEOUT_MS="300")
     try:
         times = []

@@ -476,10 +476,8 @@ def test_backlog_fetch_goes_through_the_messaging_breaker():
     """A stream resuming with Last-Event-ID fetches its backlog from messaging-svc.  When that hangs,
     each try waits for the upstream timeout until the breaker opens; then streams are refused at
     once with Retry-After instead of each holding a thread for the whole timeout."""
-    hang = socket.socket()
-    hang.bind(("127.0.0.1", 0))
-    hang.listen(64)  # accepts, never answers
-    g = Gateway(PARLEY_MESSAGING_URL=f"http://127.0.0.1:{hang.getsockname()[1]}",
+    hang, hung_url = ps.hung_upstream()
+    g = Gateway(PARLEY_MESSAGING_URL=hung_url,
                 PARLEY_UPSTREAM_TIMEOUT_MS="300")
     try:
         conv = new_conversation()

@@ -58,7 +58,7 @@ struct pl_server_opts {
     uint16_t port;                /* 0 picks a free port (tests) */
     unsigned threads;             /* MHD thread pool size; 0 = one per usable CPU (at least 2) */
     size_t max_body;              /* request body limit in bytes */
-    size_t big_body;              /* the limit of PL_ROUTE_BIG_BODY routes (0: max_body) */
+    size_t big_body;              /* the limit of PL_ROUTE_BIG_BODY routes, if above max_body */
     const char *service_token;    /* required on non-public routes; NULL disables the check */
     const struct pl_route *routes; /* terminated by a zero entry; must outlive the server */
     void *ctx;                    /* handed to handlers through pl_req_ctx() */
